@@ -1,0 +1,365 @@
+//! config.yaml, in two phases: the raw LiteLLM-compatible document ([`raw`]) is read
+//! strictly (errors name their path, unknown keys are collected), then validated into
+//! the runtime [`Config`]. A deployment that cannot work (its key's environment
+//! variable is missing) is kept but disabled, so the gateway still starts and the
+//! error reaches whoever asks for that model.
+
+pub mod env;
+mod raw;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue};
+use serde::de::DeserializeOwned;
+
+use crate::provider::Provider;
+use crate::secret::Secret;
+use raw::{RawConfig, RawModel};
+
+/// Used when `general_settings.max_request_size_mb` is not set: big enough for
+/// Claude Code's largest prompts.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+const DEFAULT_NUM_RETRIES: u32 = 2;
+const MASTER_KEY_VARS: [&str; 2] = ["MEMORY_PROXY_MASTER_KEY", "LITELLM_MASTER_KEY"];
+
+/// The validated configuration the gateway runs on.
+#[derive(Debug)]
+pub struct Config {
+    pub deployments: Vec<DeploymentConfig>,
+    /// Model group -> the groups to try, in order, when it fails.
+    pub fallbacks: BTreeMap<String, Vec<String>>,
+    pub num_retries: u32,
+    pub drop_params: bool,
+    pub json_logs: bool,
+    pub verbose: bool,
+    pub master_key: Option<Secret>,
+    pub database_url: Option<String>,
+    pub max_request_bytes: usize,
+    pub user_id_mappings: UserIdMappings,
+}
+
+/// One entry of `model_list`: a way to serve the model group `model_name`.
+#[derive(Debug, Clone)]
+pub struct DeploymentConfig {
+    /// `model_info.id`, or the entry's position (`model_list[3]`).
+    pub id: String,
+    /// The name clients ask for; may hold one `*` wildcard.
+    pub model_name: String,
+    pub provider: &'static Provider,
+    /// The name sent upstream; a `*` takes what the client's `*` matched.
+    pub upstream_model: String,
+    pub base_url: String,
+    pub api_key: Option<Secret>,
+    pub timeout: Duration,
+    pub stream_timeout: Duration,
+    /// How often one request may retry this deployment (the group's `num_retries`
+    /// still bounds the whole request).
+    pub max_retries: Option<u32>,
+    pub weight: f64,
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+    pub extra_headers: Vec<(HeaderName, HeaderValue)>,
+    pub costs: Costs,
+    /// Why this deployment cannot serve, when it cannot.
+    pub disabled: Option<String>,
+}
+
+/// Prices in USD per token, from `model_info` (or `litellm_params`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Costs {
+    pub input: Option<f64>,
+    pub output: Option<f64>,
+    pub cache_read: Option<f64>,
+    pub cache_write: Option<f64>,
+    pub reasoning: Option<f64>,
+}
+
+/// The seed's memory routing: which user a request belongs to, from its headers.
+#[derive(Debug, Clone)]
+pub struct UserIdMappings {
+    /// A header that names the user outright (default `x-memory-user-id`).
+    pub custom_header: HeaderName,
+    pub header_patterns: Vec<HeaderPattern>,
+    pub default_user_id: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct HeaderPattern {
+    pub header: HeaderName,
+    pub pattern: regex::Regex,
+    pub user_id: String,
+}
+
+/// A config that could not be used, with the path of the offending key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("not valid YAML: {0}")]
+    Syntax(String),
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+fn invalid(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { path: path.into(), message: message.into() }
+}
+
+/// A validated config and what the operator should hear about it.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// Reads and validates a config file, resolving `os.environ/` from the process
+    /// environment.
+    pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        Self::parse(&text, &|var| std::env::var(var).ok())
+    }
+
+    /// Validates config text; `lookup` resolves environment variables.
+    pub fn parse(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Loaded, ConfigError> {
+        let mut document: serde_yaml::Value =
+            serde_yaml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+        if document.is_null() {
+            document = serde_yaml::Value::Mapping(Default::default());
+        }
+        let missing = env::resolve(&mut document, lookup);
+        let mut ignored = Vec::new();
+        let raw: RawConfig = deserialize(document, &mut ignored)?;
+        let mut warnings = Vec::new();
+        if !ignored.is_empty() {
+            warnings.push(format!("config keys not implemented, ignored: {}", ignored.join(", ")));
+        }
+        let config = validate(raw, &missing, lookup, &mut warnings)?;
+        Ok(Loaded { config, warnings })
+    }
+}
+
+/// Deserializes strictly for the keys we know, collecting the paths of the others.
+fn deserialize<T: DeserializeOwned>(document: serde_yaml::Value, ignored: &mut Vec<String>) -> Result<T, ConfigError> {
+    let mut record = |path: serde_ignored::Path<'_>| ignored.push(ignored_path(&path));
+    let with_ignored = serde_ignored::Deserializer::new(document, &mut record);
+    serde_path_to_error::deserialize(with_ignored).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        invalid(if path == "." { "config".to_owned() } else { path }, message)
+    })
+}
+
+/// `model_list[2].litellm_params.foo`, the notation of every other config message.
+fn ignored_path(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path as P;
+    match path {
+        P::Root => String::new(),
+        P::Seq { parent, index } => format!("{}[{index}]", ignored_path(parent)),
+        P::Map { parent, key } => {
+            let parent = ignored_path(parent);
+            if parent.is_empty() { key.clone() } else { format!("{parent}.{key}") }
+        }
+        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => ignored_path(parent),
+    }
+}
+
+fn seconds(value: Option<f64>, path: &str) -> Result<Option<Duration>, ConfigError> {
+    value
+        .map(|s| Duration::try_from_secs_f64(s).map_err(|_| invalid(path, format!("`{s}` is not a number of seconds"))))
+        .transpose()
+}
+
+fn validate(
+    raw: RawConfig,
+    missing: &[env::MissingVar],
+    lookup: &dyn Fn(&str) -> Option<String>,
+    warnings: &mut Vec<String>,
+) -> Result<Config, ConfigError> {
+    // An unset variable disables the deployment that uses it; anywhere else it is an
+    // error (a master key that silently vanished would open the gateway).
+    if let Some(outside) = missing.iter().find(|m| !m.path.starts_with("model_list[")) {
+        return Err(invalid(&outside.path, format!("environment variable {} is not set", outside.var)));
+    }
+    let litellm = &raw.litellm_settings;
+    let router = &raw.router_settings;
+    let default_timeout = seconds(router.timeout, "router_settings.timeout")?
+        .or(seconds(litellm.request_timeout, "litellm_settings.request_timeout")?)
+        .unwrap_or(DEFAULT_TIMEOUT);
+
+    let deployments = raw
+        .model_list
+        .into_iter()
+        .enumerate()
+        .map(|(index, model)| deployment(index, model, missing, lookup, default_timeout))
+        .collect::<Result<Vec<_>, _>>()?;
+    for d in &deployments {
+        if let Some(reason) = &d.disabled {
+            warnings.push(format!("deployment {} of model `{}` is disabled: {reason}", d.id, d.model_name));
+        }
+    }
+
+    let mut fallbacks = BTreeMap::new();
+    for (setting, list) in
+        [("litellm_settings.fallbacks", &litellm.fallbacks), ("router_settings.fallbacks", &router.fallbacks)]
+    {
+        for (i, entry) in list.iter().flatten().enumerate() {
+            for (from, to) in entry {
+                for name in std::iter::once(from).chain(to) {
+                    if !deployments.iter().any(|d| &d.model_name == name) {
+                        return Err(invalid(
+                            format!("{setting}[{i}]"),
+                            format!("`{name}` is not a model_name in model_list"),
+                        ));
+                    }
+                }
+                fallbacks.insert(from.clone(), to.clone());
+            }
+        }
+    }
+
+    if let Some(strategy) = router.routing_strategy.as_deref().filter(|s| *s != "simple-shuffle") {
+        warnings
+            .push(format!("router_settings.routing_strategy `{strategy}` is not implemented; using simple-shuffle"));
+    }
+
+    let general = raw.general_settings;
+    let master_key = match general.master_key {
+        Some(key) if key.is_empty() => return Err(invalid("general_settings.master_key", "is empty")),
+        Some(key) => Some(Secret::new(key)),
+        None => MASTER_KEY_VARS.iter().find_map(|var| lookup(var)).filter(|k| !k.is_empty()).map(Secret::new),
+    };
+    let max_request_bytes = match general.max_request_size_mb {
+        None => DEFAULT_MAX_REQUEST_BYTES,
+        Some(mb) if mb.is_finite() && mb > 0.0 => (mb * 1024.0 * 1024.0) as usize,
+        Some(mb) => {
+            return Err(invalid("general_settings.max_request_size_mb", format!("`{mb}` is not a positive size")));
+        }
+    };
+
+    Ok(Config {
+        deployments,
+        fallbacks,
+        num_retries: router.num_retries.or(litellm.num_retries).unwrap_or(DEFAULT_NUM_RETRIES),
+        drop_params: litellm.drop_params,
+        json_logs: litellm.json_logs,
+        verbose: litellm.set_verbose,
+        master_key,
+        database_url: general.database_url,
+        max_request_bytes,
+        user_id_mappings: user_id_mappings(raw.user_id_mappings)?,
+    })
+}
+
+fn deployment(
+    index: usize,
+    model: RawModel,
+    missing: &[env::MissingVar],
+    lookup: &dyn Fn(&str) -> Option<String>,
+    default_timeout: Duration,
+) -> Result<DeploymentConfig, ConfigError> {
+    let at = |key: &str| format!("model_list[{index}].{key}");
+    let params = model.litellm_params;
+    if model.model_name.trim().is_empty() {
+        return Err(invalid(at("model_name"), "is empty"));
+    }
+    let (provider, upstream_model) = Provider::resolve(&params.model, params.custom_llm_provider.as_deref())
+        .map_err(|message| invalid(at("litellm_params.model"), message))?;
+    let base_url = provider
+        .base_url(params.api_base.as_deref())
+        .map_err(|message| invalid(at("litellm_params.api_base"), message))?;
+
+    let prefix = format!("model_list[{index}].");
+    let mut disabled = missing
+        .iter()
+        .find(|m| m.path.starts_with(&prefix))
+        .map(|m| format!("environment variable {} ({}) is not set", m.var, m.path));
+    let mut api_key = params.api_key.filter(|k| !k.is_empty()).map(Secret::new);
+    if api_key.is_none() && provider.needs_key(params.api_base.as_deref()) {
+        let var = provider.key_env.unwrap_or_default();
+        match lookup(var).filter(|k| !k.is_empty()) {
+            Some(key) => api_key = Some(Secret::new(key)),
+            None => {
+                disabled.get_or_insert_with(|| {
+                    format!("no `api_key` is configured and environment variable {var} is not set")
+                });
+            }
+        }
+    }
+
+    let organization = params.organization.map(|o| ("OpenAI-Organization".to_owned(), o));
+    let mut extra_headers = Vec::new();
+    for (name, value) in params.extra_headers.into_iter().chain(organization) {
+        let path = at(&format!("litellm_params.extra_headers.{name}"));
+        let name = HeaderName::try_from(name.as_str()).map_err(|e| invalid(&path, e.to_string()))?;
+        let value = HeaderValue::try_from(value.as_str()).map_err(|e| invalid(&path, e.to_string()))?;
+        extra_headers.push((name, value));
+    }
+
+    let timeout = seconds(params.timeout, &at("litellm_params.timeout"))?.unwrap_or(default_timeout);
+    let rpm = params.rpm.or(model.rpm);
+    let tpm = params.tpm.or(model.tpm);
+    // simple-shuffle weighs deployments by `weight`, else by rpm, else by tpm.
+    let weight = params.weight.or(rpm.map(|r| r as f64)).or(tpm.map(|t| t as f64)).unwrap_or(1.0);
+    if !(weight.is_finite() && weight > 0.0) {
+        return Err(invalid(at("litellm_params.weight"), format!("`{weight}` is not a positive weight")));
+    }
+    let info = model.model_info;
+    Ok(DeploymentConfig {
+        id: info.id.clone().unwrap_or_else(|| format!("model_list[{index}]")),
+        model_name: model.model_name,
+        provider,
+        upstream_model: upstream_model.to_owned(),
+        base_url,
+        api_key,
+        timeout,
+        stream_timeout: seconds(params.stream_timeout, &at("litellm_params.stream_timeout"))?.unwrap_or(timeout),
+        max_retries: params.max_retries,
+        weight,
+        rpm,
+        tpm,
+        extra_headers,
+        costs: Costs {
+            input: info.input_cost_per_token.or(params.input_cost_per_token),
+            output: info.output_cost_per_token.or(params.output_cost_per_token),
+            cache_read: info.cache_read_input_token_cost,
+            cache_write: info.cache_creation_input_token_cost,
+            reasoning: info.output_cost_per_reasoning_token,
+        },
+        disabled,
+    })
+}
+
+fn user_id_mappings(raw: raw::RawUserIdMappings) -> Result<UserIdMappings, ConfigError> {
+    let header = |name: &str, path: String| {
+        HeaderName::try_from(name.to_ascii_lowercase())
+            .map_err(|e| invalid(path, format!("`{name}` is not a header name: {e}")))
+    };
+    let custom_header =
+        header(raw.custom_header.as_deref().unwrap_or("x-memory-user-id"), "user_id_mappings.custom_header".into())?;
+    let header_patterns = raw
+        .header_patterns
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let at = |key: &str| format!("user_id_mappings.header_patterns[{i}].{key}");
+            Ok(HeaderPattern {
+                header: header(&p.header, at("header"))?,
+                pattern: regex::Regex::new(&p.pattern).map_err(|e| invalid(at("pattern"), e.to_string()))?,
+                user_id: p.user_id,
+            })
+        })
+        .collect::<Result<_, ConfigError>>()?;
+    Ok(UserIdMappings {
+        custom_header,
+        header_patterns,
+        default_user_id: raw.default_user_id.unwrap_or_else(|| "default_user".to_owned()),
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,113 @@
+//! config.yaml as written: LiteLLM's proxy format plus our keys. Only the keys we act
+//! on are fields; any other key is reported once at start as not implemented.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Deserialize, Default, Debug)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub model_list: Vec<RawModel>,
+    #[serde(default)]
+    pub general_settings: RawGeneralSettings,
+    #[serde(default)]
+    pub litellm_settings: RawLitellmSettings,
+    #[serde(default)]
+    pub router_settings: RawRouterSettings,
+    #[serde(default)]
+    pub user_id_mappings: RawUserIdMappings,
+}
+
+#[derive(Deserialize, Debug)]
+pub struct RawModel {
+    pub model_name: String,
+    pub litellm_params: RawLitellmParams,
+    #[serde(default)]
+    pub model_info: RawModelInfo,
+    /// LiteLLM accepts rpm/tpm beside `litellm_params` as well as inside it.
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+}
+
+#[derive(Deserialize, Debug)]
+pub struct RawLitellmParams {
+    pub model: String,
+    pub api_base: Option<String>,
+    pub api_key: Option<String>,
+    pub custom_llm_provider: Option<String>,
+    /// Seconds.
+    pub timeout: Option<f64>,
+    /// Seconds to the first byte of a stream and between its chunks.
+    pub stream_timeout: Option<f64>,
+    /// Retries of this deployment itself within one request.
+    pub max_retries: Option<u32>,
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+    /// Relative share of traffic among deployments of one model (simple-shuffle).
+    pub weight: Option<f64>,
+    pub organization: Option<String>,
+    #[serde(default)]
+    pub extra_headers: BTreeMap<String, String>,
+    pub input_cost_per_token: Option<f64>,
+    pub output_cost_per_token: Option<f64>,
+}
+
+/// Free-form in LiteLLM: the cost keys are read, anything else is kept as metadata.
+#[derive(Deserialize, Default, Debug)]
+pub struct RawModelInfo {
+    pub id: Option<String>,
+    pub input_cost_per_token: Option<f64>,
+    pub output_cost_per_token: Option<f64>,
+    pub cache_read_input_token_cost: Option<f64>,
+    pub cache_creation_input_token_cost: Option<f64>,
+    pub output_cost_per_reasoning_token: Option<f64>,
+    /// Other keys are the operator's own metadata: accepted, not interpreted.
+    #[serde(flatten)]
+    pub _metadata: BTreeMap<String, serde_yaml::Value>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+pub struct RawGeneralSettings {
+    pub master_key: Option<String>,
+    pub database_url: Option<String>,
+    pub max_request_size_mb: Option<f64>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+pub struct RawLitellmSettings {
+    #[serde(default)]
+    pub drop_params: bool,
+    #[serde(default)]
+    pub set_verbose: bool,
+    #[serde(default)]
+    pub json_logs: bool,
+    pub num_retries: Option<u32>,
+    /// Seconds.
+    pub request_timeout: Option<f64>,
+    pub fallbacks: Option<Vec<BTreeMap<String, Vec<String>>>>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+pub struct RawRouterSettings {
+    pub routing_strategy: Option<String>,
+    pub num_retries: Option<u32>,
+    /// Seconds.
+    pub timeout: Option<f64>,
+    pub fallbacks: Option<Vec<BTreeMap<String, Vec<String>>>>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+pub struct RawUserIdMappings {
+    pub custom_header: Option<String>,
+    #[serde(default)]
+    pub header_patterns: Vec<RawHeaderPattern>,
+    pub default_user_id: Option<String>,
+}
+
+#[derive(Deserialize, Debug)]
+pub struct RawHeaderPattern {
+    pub header: String,
+    pub pattern: String,
+    pub user_id: String,
+}

@@ -1,0 +1,153 @@
+use super::*;
+
+fn env(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+    move |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+}
+
+fn parse(text: &str) -> Result<Loaded, ConfigError> {
+    Config::parse(text, &env(&[("OPENAI_KEY", "sk-openai"), ("MASTER", "sk-master")]))
+}
+
+const LITELLM_EXAMPLE: &str = r#"
+model_list:
+  - model_name: gpt-4o
+    litellm_params:
+      model: openai/gpt-4o
+      api_key: os.environ/OPENAI_KEY
+      timeout: 30
+      rpm: 100
+  - model_name: gpt-4o
+    litellm_params:
+      model: openai/gpt-4o
+      api_base: http://127.0.0.1:9/v1
+    tpm: 5000
+    model_info:
+      id: local-gpt
+      input_cost_per_token: 0.000002
+      output_cost_per_token: 0.000008
+      description: free-form metadata is fine
+  - model_name: claude
+    litellm_params:
+      model: anthropic/claude-sonnet-4-5
+      api_key: sk-ant-literal
+      stream_timeout: 5
+  - model_name: llama
+    litellm_params:
+      model: llama3.2
+      custom_llm_provider: ollama
+general_settings:
+  master_key: os.environ/MASTER
+  max_request_size_mb: 1.5
+litellm_settings:
+  drop_params: true
+  num_retries: 4
+  request_timeout: 60
+  fallbacks: [{"gpt-4o": ["claude"]}]
+router_settings:
+  routing_strategy: simple-shuffle
+  num_retries: 3
+user_id_mappings:
+  custom_header: X-Memory-User-Id
+  header_patterns:
+    - header: User-Agent
+      pattern: "OpenAIClientImpl/Java"
+      user_id: pycharm-ai
+  default_user_id: someone
+"#;
+
+#[test]
+fn reads_a_litellm_config() {
+    let Loaded { config, warnings } = parse(LITELLM_EXAMPLE).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let [gpt, local, claude, llama] = config.deployments.as_slice() else { panic!("four deployments") };
+    assert_eq!((gpt.provider.name, gpt.upstream_model.as_str()), ("openai", "gpt-4o"));
+    assert_eq!(gpt.api_key.as_ref().map(Secret::expose), Some("sk-openai"));
+    assert_eq!(gpt.timeout, Duration::from_secs(30));
+    assert_eq!(gpt.weight, 100.0);
+    assert_eq!(gpt.base_url, "https://api.openai.com/v1");
+    assert_eq!(local.id, "local-gpt");
+    assert_eq!(local.tpm, Some(5000));
+    assert_eq!(local.costs.input, Some(0.000002));
+    assert!(local.api_key.is_none() && local.disabled.is_none(), "a custom api_base needs no key");
+    assert_eq!(claude.stream_timeout, Duration::from_secs(5));
+    assert_eq!(claude.timeout, Duration::from_secs(60), "request_timeout is the default");
+    assert_eq!((llama.provider.name, llama.base_url.as_str()), ("ollama", "http://localhost:11434/v1"));
+    assert_eq!(config.num_retries, 3, "router_settings wins over litellm_settings");
+    assert_eq!(config.fallbacks["gpt-4o"], vec!["claude".to_owned()]);
+    assert!(config.drop_params);
+    assert_eq!(config.master_key.as_ref().map(Secret::expose), Some("sk-master"));
+    assert_eq!(config.max_request_bytes, 1_572_864);
+    let mappings = &config.user_id_mappings;
+    assert_eq!(mappings.custom_header, "x-memory-user-id");
+    assert_eq!(mappings.header_patterns[0].header, "user-agent");
+    assert_eq!(mappings.default_user_id, "someone");
+}
+
+#[test]
+fn unknown_keys_are_one_warning_with_their_paths() {
+    let text = "model_list:\n  - model_name: a\n    litellm_params:\n      model: openai/a\n      api_base: http://127.0.0.1:1/v1\n      vertex_project: x\ngeneral_settings:\n  alerting: [slack]\nenvironment_variables: {}\n";
+    let Loaded { warnings, .. } = parse(text).unwrap();
+    assert_eq!(
+        warnings,
+        [
+            "config keys not implemented, ignored: model_list[0].litellm_params.vertex_project, general_settings.alerting, environment_variables"
+        ]
+    );
+}
+
+#[test]
+fn errors_name_the_path_of_the_key() {
+    let bad_provider = "model_list:\n  - model_name: a\n    litellm_params: {model: openai/a, api_key: k}\n  - model_name: b\n    litellm_params: {model: openai/b, api_key: k}\n  - model_name: c\n    litellm_params: {model: azure/c}\n";
+    let error = parse(bad_provider).unwrap_err().to_string();
+    assert!(error.starts_with("model_list[2].litellm_params.model: unknown provider `azure`"), "{error}");
+
+    let bad_type = "model_list:\n  - model_name: a\n    litellm_params: {model: openai/a, timeout: soon}\n";
+    let error = parse(bad_type).unwrap_err().to_string();
+    assert!(error.starts_with("model_list[0].litellm_params.timeout: invalid type"), "{error}");
+
+    let missing_model = "model_list:\n  - model_name: a\n    litellm_params: {api_base: http://x}\n";
+    let error = parse(missing_model).unwrap_err().to_string();
+    assert!(error.contains("model_list[0].litellm_params") && error.contains("missing field `model`"), "{error}");
+
+    let bad_regex = "user_id_mappings:\n  header_patterns:\n    - {header: user-agent, pattern: '(', user_id: x}\n";
+    let error = parse(bad_regex).unwrap_err().to_string();
+    assert!(error.starts_with("user_id_mappings.header_patterns[0].pattern:"), "{error}");
+
+    let bad_fallback = "model_list:\n  - model_name: a\n    litellm_params: {model: openai/a, api_key: k}\nrouter_settings:\n  fallbacks: [{a: [nope]}]\n";
+    let error = parse(bad_fallback).unwrap_err().to_string();
+    assert_eq!(error, "router_settings.fallbacks[0]: `nope` is not a model_name in model_list");
+
+    assert!(matches!(parse("model_list: [").unwrap_err(), ConfigError::Syntax(_)));
+}
+
+#[test]
+fn a_missing_key_disables_only_its_deployment() {
+    let text = "model_list:\n  - model_name: a\n    litellm_params: {model: openai/a, api_key: os.environ/NOT_SET}\n  - model_name: b\n    litellm_params: {model: anthropic/b}\n  - model_name: c\n    litellm_params: {model: openai/c, api_key: os.environ/OPENAI_KEY}\n";
+    let Loaded { config, warnings } = parse(text).unwrap();
+    let reasons: Vec<Option<&str>> = config.deployments.iter().map(|d| d.disabled.as_deref()).collect();
+    assert_eq!(
+        reasons,
+        [
+            Some("environment variable NOT_SET (model_list[0].litellm_params.api_key) is not set"),
+            Some("no `api_key` is configured and environment variable ANTHROPIC_API_KEY is not set"),
+            None
+        ]
+    );
+    assert_eq!(warnings.len(), 2);
+    assert!(!format!("{config:?}").contains("sk-openai"), "keys never print");
+}
+
+#[test]
+fn a_missing_master_key_variable_is_an_error_not_an_open_gateway() {
+    let error = parse("general_settings:\n  master_key: os.environ/NOT_SET\n").unwrap_err().to_string();
+    assert_eq!(error, "general_settings.master_key: environment variable NOT_SET is not set");
+}
+
+#[test]
+fn master_key_can_come_from_the_environment() {
+    let loaded = Config::parse("", &env(&[("MEMORY_PROXY_MASTER_KEY", "sk-env")])).unwrap();
+    assert_eq!(loaded.config.master_key.map(|k| k.expose().to_owned()).as_deref(), Some("sk-env"));
+    let empty = parse("").unwrap();
+    assert!(empty.config.deployments.is_empty() && empty.config.master_key.is_none());
+    assert_eq!(empty.config.max_request_bytes, DEFAULT_MAX_REQUEST_BYTES);
+}

@@ -1,0 +1,21 @@
+//! Memory Proxy: a self-hosted LLM gateway. docs/architecture/ describes the pipeline;
+//! each module here owns one concern of it.
+
+pub mod adapter;
+pub mod api;
+pub mod auth;
+pub mod body;
+pub mod cli;
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod logging;
+pub mod provider;
+pub mod proxy;
+pub mod relay;
+pub mod routing;
+pub mod secret;
+pub mod server;
+pub mod sse;
+pub mod state;
+pub mod upstream;

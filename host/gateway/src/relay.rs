@@ -1,0 +1,161 @@
+//! Streaming an upstream's SSE answer to the client as it arrives: passed through
+//! chunk by chunk, or translated event by event. The stream always ends in a way the
+//! client's SDK understands: its API's proper end, or its API's error event.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::response::Response;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use http::HeaderValue;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use tracing::{Instrument, info, warn};
+
+use crate::adapter::{ClientApi, StreamTranslator};
+use crate::sse::{SseDecoder, SseEvent};
+use crate::upstream;
+
+type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+
+pub fn stream_response(
+    api: ClientApi,
+    upstream: reqwest::Response,
+    translator: Option<StreamTranslator>,
+    idle_timeout: Duration,
+) -> Response {
+    let mut headers = http::HeaderMap::new();
+    upstream::forwarded_headers(upstream.headers(), &mut headers);
+    let relay = Relay {
+        api,
+        upstream: Box::pin(upstream.bytes_stream()),
+        decoder: SseDecoder::new(),
+        translator,
+        idle_timeout,
+        pending: VecDeque::new(),
+        events: Vec::new(),
+        saw_end: false,
+        upstream_done: false,
+        finished: false,
+        started: Instant::now(),
+        first_byte: None,
+        span: tracing::Span::current(),
+    };
+    let body = futures_util::stream::unfold(relay, |mut relay| {
+        let span = relay.span.clone();
+        async move {
+            let chunk = relay.next_chunk().instrument(span).await?;
+            Some((Ok::<_, Infallible>(chunk), relay))
+        }
+    });
+    let mut response = Response::new(Body::from_stream(body));
+    let out = response.headers_mut();
+    out.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    out.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    out.extend(headers);
+    response
+}
+
+struct Relay {
+    api: ClientApi,
+    upstream: ByteStream,
+    decoder: SseDecoder,
+    /// None: passthrough.
+    translator: Option<StreamTranslator>,
+    idle_timeout: Duration,
+    /// Bytes ready for the client.
+    pending: VecDeque<Bytes>,
+    /// Decoded upstream events, reused between chunks.
+    events: Vec<SseEvent>,
+    /// Passthrough: the upstream sent its API's proper end.
+    saw_end: bool,
+    upstream_done: bool,
+    finished: bool,
+    started: Instant,
+    first_byte: Option<Duration>,
+    /// The request's span: the relay outlives the handler that created it.
+    span: tracing::Span,
+}
+
+impl Relay {
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        loop {
+            if let Some(chunk) = self.pending.pop_front() {
+                self.first_byte.get_or_insert_with(|| self.started.elapsed());
+                return Some(chunk);
+            }
+            if self.upstream_done {
+                self.finished = true;
+                info!(
+                    ttfb_ms = self.first_byte.map(|d| d.as_secs_f64() * 1e3),
+                    total_ms = self.started.elapsed().as_secs_f64() * 1e3,
+                    "stream finished"
+                );
+                return None;
+            }
+            match tokio::time::timeout(self.idle_timeout, self.upstream.next()).await {
+                Ok(Some(Ok(bytes))) => self.take(bytes),
+                Ok(None) => self.end(None),
+                Ok(Some(Err(error))) => self.end(Some(format!("the upstream stream broke off: {error}"))),
+                Err(_) => self.end(Some(format!("the upstream sent nothing for {}s", self.idle_timeout.as_secs_f64()))),
+            }
+        }
+    }
+
+    fn take(&mut self, bytes: Bytes) {
+        self.decoder.push(&bytes, &mut self.events);
+        match &mut self.translator {
+            None => {
+                self.saw_end |= self.events.drain(..).any(|e| self.api.is_stream_end(&e));
+                self.pending.push_back(bytes);
+            }
+            Some(translator) => {
+                for event in self.events.drain(..) {
+                    self.pending.extend(translator.push(&event).iter().map(|e| Bytes::from(e.encode())));
+                }
+            }
+        }
+    }
+
+    /// The upstream is done, cleanly or not: flush what is left, then make sure the
+    /// client sees either its API's end or an error event.
+    fn end(&mut self, problem: Option<String>) {
+        self.upstream_done = true;
+        self.decoder.finish(&mut self.events);
+        let complete = match &mut self.translator {
+            None => {
+                self.saw_end |= self.events.drain(..).any(|e| self.api.is_stream_end(&e));
+                self.saw_end
+            }
+            Some(translator) => {
+                for event in self.events.drain(..) {
+                    self.pending.extend(translator.push(&event).iter().map(|e| Bytes::from(e.encode())));
+                }
+                self.pending.extend(translator.finish().iter().map(|e| Bytes::from(e.encode())));
+                translator.completed()
+            }
+        };
+        let problem =
+            problem.or_else(|| (!complete).then(|| "the upstream stream ended before it was complete".to_owned()));
+        if let Some(problem) = problem {
+            warn!(problem = %problem, "stream cut short");
+            // A blank line first closes any half-sent event of a passed-through stream.
+            self.pending.push_back(Bytes::from(format!("\n{}", self.api.stream_error(&problem).encode())));
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _request = self.span.enter();
+            info!(
+                after_ms = self.started.elapsed().as_secs_f64() * 1e3,
+                "client went away mid-stream; upstream request cancelled"
+            );
+        }
+    }
+}

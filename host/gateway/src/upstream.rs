@@ -1,0 +1,158 @@
+//! One attempt at one deployment: the upstream request, sent with the deployment's
+//! timeouts, and what came back.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+
+use crate::adapter::{Adaptation, ClientApi};
+use crate::provider::{KeyHeader, Wire};
+use crate::routing::Deployment;
+
+const ANTHROPIC_VERSION: &str = "2023-06-01";
+static ANTHROPIC_VERSION_HEADER: HeaderName = HeaderName::from_static("anthropic-version");
+static ANTHROPIC_BETA_HEADER: HeaderName = HeaderName::from_static("anthropic-beta");
+static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+
+pub struct UpstreamRequest {
+    pub url: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl UpstreamRequest {
+    /// The request for `deployment`. Client headers never go upstream wholesale:
+    /// only Anthropic's version and beta flags, and only to Anthropic unchanged.
+    pub fn new(
+        deployment: &Deployment,
+        api: ClientApi,
+        adaptation: Adaptation,
+        body: Bytes,
+        client_headers: &HeaderMap,
+    ) -> Self {
+        let config = &deployment.config;
+        let wire = config.provider.wire;
+        let mut headers = HeaderMap::with_capacity(6);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(key) = &config.api_key
+            && let Ok(mut value) = match config.provider.key_header {
+                KeyHeader::Bearer => HeaderValue::try_from(format!("Bearer {}", key.expose())),
+                KeyHeader::XApiKey => HeaderValue::try_from(key.expose()),
+            }
+        {
+            value.set_sensitive(true);
+            let name = match config.provider.key_header {
+                KeyHeader::Bearer => AUTHORIZATION,
+                KeyHeader::XApiKey => X_API_KEY.clone(),
+            };
+            headers.insert(name, value);
+        }
+        if wire == Wire::AnthropicMessages {
+            let passthrough = adaptation == Adaptation::Passthrough;
+            let version = client_headers.get(&ANTHROPIC_VERSION_HEADER).filter(|_| passthrough);
+            headers.insert(
+                ANTHROPIC_VERSION_HEADER.clone(),
+                version.cloned().unwrap_or(HeaderValue::from_static(ANTHROPIC_VERSION)),
+            );
+            if passthrough {
+                for beta in client_headers.get_all(&ANTHROPIC_BETA_HEADER) {
+                    headers.append(ANTHROPIC_BETA_HEADER.clone(), beta.clone());
+                }
+            }
+        }
+        for (name, value) in &config.extra_headers {
+            headers.insert(name.clone(), value.clone());
+        }
+        let path = Adaptation::upstream_path(api, wire);
+        Self { url: format!("{}{path}", config.base_url), headers, body }
+    }
+}
+
+/// What an attempt got back.
+pub enum Reply {
+    /// A whole response: any non-streamed answer, and every error answer.
+    Complete { status: StatusCode, headers: HeaderMap, body: Bytes },
+    /// A successful streamed response, its body still to come.
+    Stream(reqwest::Response),
+}
+
+/// An attempt that got no answer.
+#[derive(Debug, Clone)]
+pub enum NoReply {
+    /// The upstream could not be reached, or the connection broke before the answer was whole.
+    Connect(String),
+    Timeout(Duration),
+}
+
+pub async fn send(deployment: &Deployment, request: UpstreamRequest, stream: bool) -> Result<Reply, NoReply> {
+    let config = &deployment.config;
+    let pending = deployment.client.post(&request.url).headers(request.headers).body(request.body).send();
+    if stream {
+        let response = tokio::time::timeout(config.stream_timeout, pending)
+            .await
+            .map_err(|_| NoReply::Timeout(config.stream_timeout))?
+            .map_err(connect_error)?;
+        if response.status().is_success() {
+            return Ok(Reply::Stream(response));
+        }
+        return read_whole(response, config.stream_timeout).await;
+    }
+    let whole = async {
+        let response = pending.await.map_err(connect_error)?;
+        read_whole(response, config.timeout).await
+    };
+    tokio::time::timeout(config.timeout, whole).await.map_err(|_| NoReply::Timeout(config.timeout))?
+}
+
+async fn read_whole(response: reqwest::Response, timeout: Duration) -> Result<Reply, NoReply> {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = tokio::time::timeout(timeout, response.bytes())
+        .await
+        .map_err(|_| NoReply::Timeout(timeout))?
+        .map_err(connect_error)?;
+    Ok(Reply::Complete { status, headers, body })
+}
+
+/// The innermost cause ("Connection refused (os error 111)") says more than reqwest's
+/// outer message, and carries no URL.
+fn connect_error(error: reqwest::Error) -> NoReply {
+    let mut cause: &dyn std::error::Error = &error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    NoReply::Connect(cause.to_string())
+}
+
+/// Statuses worth another attempt: the upstream is busy or broken, not the request.
+pub fn is_retryable(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504 | 529)
+}
+
+/// Statuses that say "not this deployment" (bad key, no access, no such model): the
+/// next fallback group may still serve.
+pub fn warrants_fallback(status: StatusCode) -> bool {
+    is_retryable(status) || matches!(status.as_u16(), 401 | 403 | 404)
+}
+
+/// The `retry-after` an upstream asked for, in whole seconds.
+pub fn retry_after(headers: &HeaderMap) -> Option<u64> {
+    headers.get(http::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// Upstream response headers a client may act on: rate-limit state and retry hints.
+pub fn forwarded_headers(upstream: &HeaderMap, out: &mut HeaderMap) {
+    for (name, value) in upstream {
+        let name_str = name.as_str();
+        if name_str == "retry-after"
+            || name_str.starts_with("x-ratelimit-")
+            || name_str.starts_with("anthropic-ratelimit-")
+        {
+            out.append(name.clone(), value.clone());
+        } else if name_str == "request-id" || name_str == "x-request-id" {
+            out.insert(HeaderName::from_static("x-upstream-request-id"), value.clone());
+        }
+    }
+}

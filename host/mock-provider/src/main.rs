@@ -1,0 +1,125 @@
+//! A mock LLM provider speaking OpenAI chat completions and embeddings and Anthropic
+//! messages, with streaming. It drives the tests, the benchmark and the offline demo.
+//!
+//! Control endpoints (for tests):
+//! - `GET /_mock/requests`: every request received, with headers and body, and whether
+//!   a stream was cancelled by the client;
+//! - `DELETE /_mock/requests`: forget them;
+//! - `POST /_mock/faults`: queue faults (status codes, delays, dropped streams) that the
+//!   next matching requests will suffer.
+
+mod anthropic;
+mod openai;
+mod reply;
+mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::routing::{get, post};
+use clap::Parser;
+
+use crate::state::MockState;
+
+#[derive(Parser, Debug, Clone)]
+#[command(name = "mock-provider", about = "A mock OpenAI / Anthropic provider for tests and demos")]
+pub struct Options {
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to bind (0 picks a free one; the chosen address is printed on stdout).
+    #[arg(long, default_value_t = 8765)]
+    port: u16,
+    /// Delay before every response, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Delay between streamed chunks, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    chunk_delay_ms: u64,
+    /// Fixed reply text; by default the reply echoes the last user message.
+    #[arg(long)]
+    reply: Option<String>,
+    /// How many received requests to keep for `GET /_mock/requests` (0 keeps none).
+    #[arg(long, default_value_t = 10_000)]
+    record_limit: usize,
+    /// Tokio worker threads (the benchmark pins the mock to one core).
+    #[arg(long)]
+    workers: Option<usize>,
+}
+
+impl Options {
+    pub fn latency(&self) -> Duration {
+        Duration::from_millis(self.latency_ms)
+    }
+    pub fn chunk_delay(&self) -> Duration {
+        Duration::from_millis(self.chunk_delay_ms)
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let options = Options::parse();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = options.workers {
+        runtime.worker_threads(workers);
+    }
+    runtime.enable_all().build()?.block_on(serve(options))
+}
+
+async fn serve(options: Options) -> anyhow::Result<()> {
+    let addr: SocketAddr = format!("{}:{}", options.host, options.port).parse().context("invalid --host/--port")?;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot bind {addr}"))?;
+    let local = listener.local_addr()?;
+    // Tests and the benchmark read this line to learn the port.
+    println!("mock-provider listening on http://{local}");
+
+    let state = Arc::new(MockState::new(options));
+    let app = Router::new()
+        .route("/_mock/requests", get(state::list_requests).delete(state::clear_requests))
+        .route("/_mock/faults", post(state::add_faults).delete(state::clear_faults))
+        // Any prefix works (`/v1`, `/v1beta/openai`, none), so a deployment's api_base
+        // can point at the mock whatever its provider expects.
+        .fallback(dispatch)
+        .with_state(state);
+
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
+
+async fn dispatch(
+    axum::extract::State(state): axum::extract::State<Arc<MockState>>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = request.uri().path().to_owned();
+    let method = request.method().clone();
+    if method == axum::http::Method::GET && path.ends_with("/models") {
+        return openai::models().into_response();
+    }
+    if method != axum::http::Method::POST {
+        return (axum::http::StatusCode::NOT_FOUND, "not found").into_response();
+    }
+    let Ok(exchange) = state::Exchange::receive(&state, request).await else {
+        return (axum::http::StatusCode::BAD_REQUEST, "unreadable body").into_response();
+    };
+    if path.ends_with("/chat/completions") {
+        openai::chat(state, exchange).await
+    } else if path.ends_with("/embeddings") {
+        openai::embeddings(state, exchange).await
+    } else if path.ends_with("/messages/count_tokens") {
+        anthropic::count_tokens(state, exchange).await
+    } else if path.ends_with("/messages") {
+        anthropic::messages(state, exchange).await
+    } else {
+        (axum::http::StatusCode::NOT_FOUND, format!("mock has no route {path}")).into_response()
+    }
+}

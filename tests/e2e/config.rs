@@ -1,0 +1,100 @@
+//! Config problems: errors name the key's path and stop the start; keys we do not
+//! implement are one warning; a deployment without its key is disabled, not fatal.
+
+use e2e::{Gateway, Launch, Mock};
+use serde_json::{Value, json};
+
+#[test]
+fn an_invalid_config_stops_the_start_naming_the_path() {
+    let config = "model_list:\n  - model_name: a\n    litellm_params: {model: openai/a, api_key: k}\n  - model_name: b\n    litellm_params: {model: openai/b, api_key: k}\n  - model_name: c\n    litellm_params: {model: nonsense/c}\n";
+    let Err((status, output)) = Gateway::launch(config, Launch::default()) else {
+        panic!("started with a broken config")
+    };
+    assert_eq!(status, Some(2));
+    assert!(output.contains("model_list[2].litellm_params.model: unknown provider `nonsense`"), "{output}");
+}
+
+#[tokio::test]
+async fn unknown_keys_warn_once_and_a_keyless_deployment_is_disabled() {
+    let mock = Mock::start();
+    let config = format!(
+        "model_list:\n  - model_name: ok\n    litellm_params: {{model: openai/up, api_base: '{}'}}\n  - model_name: needs-key\n    litellm_params: {{model: openai/gpt-4o, api_key: os.environ/SOME_UNSET_KEY}}\ngeneral_settings:\n  alerting: [slack]\n  proxy_batch_write_at: 10\nlitellm_settings:\n  callbacks: [langfuse]\n",
+        mock.openai_base()
+    );
+    let gateway = Gateway::start(&config);
+    let logs = gateway.logs();
+    let warnings: Vec<&str> = logs.lines().filter(|l| l.contains("not implemented")).collect();
+    assert_eq!(warnings.len(), 1, "{logs}");
+    assert!(
+        warnings[0]
+            .contains("general_settings.alerting, general_settings.proxy_batch_write_at, litellm_settings.callbacks")
+    );
+    assert!(
+        logs.contains("deployment model_list[1] of model `needs-key` is disabled: environment variable SOME_UNSET_KEY")
+    );
+
+    let response = gateway
+        .post("/v1/chat/completions")
+        .json(&json!({ "model": "needs-key", "messages": [{ "role": "user", "content": "x" }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let error: Value = response.json().await.unwrap();
+    assert!(error["error"]["message"].as_str().unwrap().contains("SOME_UNSET_KEY"), "{error}");
+
+    let ok = gateway
+        .post("/v1/chat/completions")
+        .json(&json!({ "model": "ok", "messages": [{ "role": "user", "content": "x" }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let health: Value = gateway.get("/health").send().await.unwrap().json().await.unwrap();
+    assert_eq!((health["healthy_count"].as_u64(), health["unhealthy_count"].as_u64()), (Some(1), Some(1)));
+    let models: Value = gateway.get("/v1/models").send().await.unwrap().json().await.unwrap();
+    assert_eq!(models["data"], json!([{ "id": "ok", "object": "model", "created": 0, "owned_by": "memory-proxy" }]));
+}
+
+#[tokio::test]
+async fn environment_variables_fill_keys_and_the_master_key() {
+    let mock = Mock::start();
+    let config = format!(
+        "model_list:\n  - model_name: m\n    litellm_params: {{model: openai/up, api_base: '{}', api_key: os.environ/E2E_UPSTREAM_KEY}}\n",
+        mock.openai_base()
+    );
+    let launch = Launch {
+        env: vec![("E2E_UPSTREAM_KEY", "sk-upstream-e2e"), ("MEMORY_PROXY_MASTER_KEY", "sk-from-env")],
+        ..Launch::default()
+    };
+    let gateway = Gateway::launch(&config, launch).unwrap();
+    let body = json!({ "model": "m", "messages": [{ "role": "user", "content": "x" }] });
+    assert_eq!(gateway.post("/v1/chat/completions").json(&body).send().await.unwrap().status(), 401);
+    let response = gateway.post("/v1/chat/completions").bearer_auth("sk-from-env").json(&body).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(mock.calls().await[0]["headers"]["authorization"], "Bearer sk-upstream-e2e");
+}
+
+#[tokio::test]
+async fn json_logs_carry_the_request_id() {
+    let mock = Mock::start();
+    let config = format!(
+        "model_list:\n  - model_name: m\n    litellm_params: {{model: openai/up, api_base: '{}'}}\nlitellm_settings:\n  json_logs: true\n",
+        mock.openai_base()
+    );
+    let gateway = Gateway::start(&config);
+    let response = gateway
+        .post("/v1/chat/completions")
+        .json(&json!({ "model": "m", "messages": [{ "role": "user", "content": "x" }] }))
+        .send()
+        .await
+        .unwrap();
+    let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let logs = gateway.logs();
+    let lines: Vec<Value> = logs.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    assert!(!lines.is_empty(), "{logs}");
+    let of_request: Vec<&Value> = lines.iter().filter(|l| l["span"]["id"] == id.as_str()).collect();
+    assert!(!of_request.is_empty(), "every line of the request carries its id: {logs}");
+    assert!(of_request.iter().any(|l| l["message"] == "upstream answered"));
+}

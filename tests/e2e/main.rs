@@ -1,0 +1,10 @@
+//! Black-box tests: the real `memory-proxy` binary against the real mock provider,
+//! both on 127.0.0.1, driven over HTTP.
+
+mod config;
+mod errors;
+mod passthrough;
+mod routing;
+mod server;
+mod streaming;
+mod translation;
