@@ -96,5 +96,5 @@ async fn json_logs_carry_the_request_id() {
     assert!(!lines.is_empty(), "{logs}");
     let of_request: Vec<&Value> = lines.iter().filter(|l| l["span"]["id"] == id.as_str()).collect();
     assert!(!of_request.is_empty(), "every line of the request carries its id: {logs}");
-    assert!(of_request.iter().any(|l| l["message"] == "upstream answered"));
+    assert!(of_request.iter().any(|l| l["message"] == "request completed" && l["status"] == 200));
 }

@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test that cannot set itself up should fail loudly
+
 //! Black-box tests: the real `memory-proxy` binary against the real mock provider,
 //! both on 127.0.0.1, driven over HTTP.
 

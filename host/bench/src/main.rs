@@ -1,1 +1,331 @@
-fn main() {}
+//! Side-by-side benchmark on 127.0.0.1: the same load straight to the mock provider and
+//! through the gateway, in one run, reported as ratios. On a machine with two or more
+//! cores the gateway gets core 0 and the mock and the load generator core 1 (taskset),
+//! so neither side steals the other's CPU.
+//!
+//! Every load loop is bounded by a request count and a time limit.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use clap::Parser;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+
+#[derive(Parser, Debug)]
+#[command(about = "Gateway overhead versus direct, measured side by side")]
+struct Options {
+    /// Where the release binaries are.
+    #[arg(long, default_value = "target/release")]
+    bin_dir: PathBuf,
+    /// Concurrency levels for the non-streaming load.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    concurrency: Vec<usize>,
+    /// Time limit of one measured run.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Request limit of one measured run.
+    #[arg(long, default_value_t = 200_000)]
+    max_requests: u64,
+    /// Streamed requests for the time-to-first-byte comparison.
+    #[arg(long, default_value_t = 2_000)]
+    stream_requests: u64,
+    /// Extra gateway configurations to compare (name=path of a config.yaml whose model
+    /// `bench` points at MOCK_URL, substituted at start).
+    #[arg(long = "variant")]
+    variants: Vec<String>,
+}
+
+const CHAT_BODY: &str = r#"{"model":"bench","messages":[{"role":"system","content":"You are a helpful assistant that answers briefly."},{"role":"user","content":"What is the capital of France? Please answer in one short sentence."}],"temperature":0.2,"max_tokens":64}"#;
+
+fn main() -> Result<()> {
+    let options = Options::parse();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let pin = cores >= 2 && Command::new("taskset").arg("--version").stdout(Stdio::null()).status().is_ok();
+    if pin {
+        // The load generator shares core 1 with the mock; the gateway has core 0.
+        let _ =
+            Command::new("taskset").args(["-cp", "1", &std::process::id().to_string()]).stdout(Stdio::null()).status();
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(run(options, pin, cores))
+}
+
+struct Process {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a binary (pinned to `core` when pinning) and reads the address it prints.
+fn start(binary: &PathBuf, args: &[&str], core: Option<usize>, reads_stderr: bool) -> Result<Process> {
+    use std::io::{BufRead, BufReader};
+    let mut command = match core {
+        Some(core) => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", &core.to_string()]).arg(binary);
+            c
+        }
+        None => Command::new(binary),
+    };
+    // The gateway runs with its default logging (a line per request), as deployed.
+    command.args(args).env_remove("MEMORY_PROXY_LOG").env_remove("RUST_LOG").env("RUST_BACKTRACE", "0");
+    if reads_stderr {
+        command.stdout(Stdio::null()).stderr(Stdio::piped());
+    } else {
+        command.stdout(Stdio::piped()).stderr(Stdio::null());
+    }
+    let mut child = command.spawn().with_context(|| format!("cannot start {}", binary.display()))?;
+    let output: Box<dyn std::io::Read + Send> = if reads_stderr {
+        Box::new(child.stderr.take().context("stderr")?)
+    } else {
+        Box::new(child.stdout.take().context("stdout")?)
+    };
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sender = Some(sender);
+        for line in BufReader::new(output).lines().map_while(Result::ok) {
+            if let Some(at) = line.find("http://")
+                && let Some(sender) = sender.take()
+            {
+                let addr: String =
+                    line[at + 7..].chars().take_while(|c| c.is_ascii_digit() || ".:".contains(*c)).collect();
+                let _ = sender.send(addr);
+            }
+        }
+    });
+    let addr = receiver.recv_timeout(Duration::from_secs(30)).context("the process did not report its address")?;
+    Ok(Process { child, addr: addr.parse().context("address")? })
+}
+
+fn rss_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+async fn run(options: Options, pin: bool, cores: usize) -> Result<()> {
+    let mock = start(
+        &options.bin_dir.join("mock-provider"),
+        &["--port", "0", "--record-limit", "0", "--workers", "1"],
+        pin.then_some(1),
+        false,
+    )?;
+    let mock_url = format!("http://{}", mock.addr);
+    let dir = std::env::temp_dir().join(format!("memory-proxy-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+
+    let mut gateways = vec![(
+        "gateway".to_owned(),
+        format!(
+            "model_list:\n  - model_name: bench\n    litellm_params:\n      model: openai/mock-gpt\n      api_base: {mock_url}/v1\n"
+        ),
+    )];
+    for variant in &options.variants {
+        let (name, path) = variant.split_once('=').context("--variant takes name=path")?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
+        gateways.push((name.to_owned(), text.replace("MOCK_URL", &mock_url)));
+    }
+
+    println!("# Memory Proxy benchmark\n");
+    println!(
+        "{cores} cores; {}; {}s or {} requests per run; body {} bytes\n",
+        if pin { "gateway pinned to core 0, mock and load generator to core 1" } else { "no pinning" },
+        options.seconds,
+        options.max_requests,
+        CHAT_BODY.len()
+    );
+
+    for (name, config) in gateways {
+        let path = dir.join(format!("{name}.yaml"));
+        std::fs::write(&path, config)?;
+        let gateway = start(
+            &options.bin_dir.join("memory-proxy"),
+            &["--config", path.to_str().context("path")?, "--port", "0"],
+            pin.then_some(0),
+            true,
+        )?;
+        println!("## {name}\n");
+        println!(
+            "| load | direct req/s | {name} req/s | ratio | direct p50 | {name} p50 | added p50 | direct p99 | {name} p99 | added p99 |"
+        );
+        println!("|---|---|---|---|---|---|---|---|---|---|");
+        for &concurrency in &options.concurrency {
+            // Warm both paths (connections, caches) before measuring.
+            load(mock.addr, "/v1/chat/completions", concurrency, 0.5, 2_000).await?;
+            load(gateway.addr, "/v1/chat/completions", concurrency, 0.5, 2_000).await?;
+            let direct =
+                load(mock.addr, "/v1/chat/completions", concurrency, options.seconds, options.max_requests).await?;
+            let through =
+                load(gateway.addr, "/v1/chat/completions", concurrency, options.seconds, options.max_requests).await?;
+            println!(
+                "| c={concurrency} | {:.0} | {:.0} | {:.2} | {} | {} | {} | {} | {} | {} |",
+                direct.rps,
+                through.rps,
+                through.rps / direct.rps,
+                ms(direct.p50),
+                ms(through.p50),
+                ms(through.p50.saturating_sub(direct.p50)),
+                ms(direct.p99),
+                ms(through.p99),
+                ms(through.p99.saturating_sub(direct.p99)),
+            );
+        }
+        let direct = stream_ttfb(mock.addr, options.stream_requests).await?;
+        let through = stream_ttfb(gateway.addr, options.stream_requests).await?;
+        println!(
+            "\nStreaming, one keep-alive connection, {} requests: time to first byte p50 {} direct, {} through {name} (added {}); p99 {} / {}; whole stream p50 {} / {}.",
+            options.stream_requests,
+            ms(direct.ttfb_p50),
+            ms(through.ttfb_p50),
+            ms(through.ttfb_p50.saturating_sub(direct.ttfb_p50)),
+            ms(direct.ttfb_p99),
+            ms(through.ttfb_p99),
+            ms(direct.total_p50),
+            ms(through.total_p50),
+        );
+        let (rss, peak) = rss_kib(gateway.child.id());
+        println!(
+            "\n{name} memory after the run: RSS {:.1} MiB (peak {:.1} MiB).\n",
+            rss as f64 / 1024.0,
+            peak as f64 / 1024.0
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1e3)
+}
+
+struct Figures {
+    rps: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn connect(addr: SocketAddr) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+fn request(addr: SocketAddr, path: &str, body: &'static str) -> Result<Request<Full<Bytes>>> {
+    Ok(Request::post(path)
+        .header("host", addr.to_string())
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from_static(body.as_bytes())))?)
+}
+
+/// A closed loop of `concurrency` connections, each sending one request after the
+/// other, until `seconds` pass or `max_requests` are sent.
+async fn load(
+    addr: SocketAddr,
+    path: &'static str,
+    concurrency: usize,
+    seconds: f64,
+    max_requests: u64,
+) -> Result<Figures> {
+    let sent = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let started = Instant::now();
+    let mut workers = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        let sent = sent.clone();
+        workers.push(tokio::spawn(async move {
+            let mut sender = connect(addr).await?;
+            let mut latencies = Vec::with_capacity(4096);
+            while Instant::now() < deadline && sent.fetch_add(1, Ordering::Relaxed) < max_requests {
+                let began = Instant::now();
+                let response = sender.send_request(request(addr, path, CHAT_BODY)?).await?;
+                let status = response.status();
+                response.into_body().collect().await?;
+                if !status.is_success() {
+                    bail!("{addr}{path} answered {status}");
+                }
+                latencies.push(began.elapsed());
+            }
+            Ok::<_, anyhow::Error>(latencies)
+        }));
+    }
+    let mut all = Vec::new();
+    for worker in workers {
+        all.extend(worker.await??);
+    }
+    let elapsed = started.elapsed();
+    all.sort_unstable();
+    Ok(Figures {
+        rps: all.len() as f64 / elapsed.as_secs_f64(),
+        p50: percentile(&all, 0.5),
+        p99: percentile(&all, 0.99),
+    })
+}
+
+struct StreamFigures {
+    ttfb_p50: Duration,
+    ttfb_p99: Duration,
+    total_p50: Duration,
+}
+
+/// Streamed requests one after the other on one keep-alive connection (where Nagle
+/// and delayed ACKs would show).
+async fn stream_ttfb(addr: SocketAddr, requests: u64) -> Result<StreamFigures> {
+    const STREAM_BODY: &str =
+        r#"{"model":"bench","stream":true,"messages":[{"role":"user","content":"Stream a short answer please."}]}"#;
+    let mut sender = connect(addr).await?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut ttfb, mut total) = (Vec::new(), Vec::new());
+    for _ in 0..requests {
+        if Instant::now() > deadline {
+            break;
+        }
+        let began = Instant::now();
+        let response = sender.send_request(request(addr, "/v1/chat/completions", STREAM_BODY)?).await?;
+        let mut body = response.into_body();
+        let mut first = None;
+        while let Some(frame) = body.frame().await {
+            if frame?.is_data() && first.is_none() {
+                first = Some(began.elapsed());
+            }
+        }
+        ttfb.push(first.context("a stream with no data")?);
+        total.push(began.elapsed());
+    }
+    ttfb.sort_unstable();
+    total.sort_unstable();
+    Ok(StreamFigures {
+        ttfb_p50: percentile(&ttfb, 0.5),
+        ttfb_p99: percentile(&ttfb, 0.99),
+        total_p50: percentile(&total, 0.5),
+    })
+}

@@ -55,17 +55,42 @@ impl JsonBody {
     }
 
     pub fn to_bytes(&self) -> Bytes {
-        let size = self.fields.iter().map(|(k, v)| k.len() + v.get().len() + 4).sum::<usize>() + 2;
+        self.write(None)
+    }
+
+    /// The body with one string field set to `value` (added if absent), written
+    /// without copying the body first.
+    pub fn to_bytes_with(&self, key: &str, value: &str) -> Bytes {
+        self.write(Some((key, value)))
+    }
+
+    fn write(&self, replace: Option<(&str, &str)>) -> Bytes {
+        let size = self.fields.iter().map(|(k, v)| k.len() + v.get().len() + 4).sum::<usize>() + 64;
         let mut out = Vec::with_capacity(size);
         out.push(b'{');
-        for (i, (key, value)) in self.fields.iter().enumerate() {
-            if i > 0 {
+        let mut replaced = false;
+        for (key, value) in &self.fields {
+            if out.len() > 1 {
                 out.push(b',');
             }
-            // Keys came from valid JSON strings; re-escaping cannot fail.
+            // Keys came from valid JSON strings; re-escaping them cannot fail.
             let _ = serde_json::to_writer(&mut out, key);
             out.push(b':');
-            out.extend_from_slice(value.get().as_bytes());
+            match replace {
+                Some((target, new)) if target == key => {
+                    let _ = serde_json::to_writer(&mut out, new);
+                    replaced = true;
+                }
+                _ => out.extend_from_slice(value.get().as_bytes()),
+            }
+        }
+        if let Some((key, new)) = replace.filter(|_| !replaced) {
+            if out.len() > 1 {
+                out.push(b',');
+            }
+            let _ = serde_json::to_writer(&mut out, key);
+            out.push(b':');
+            let _ = serde_json::to_writer(&mut out, new);
         }
         out.push(b'}');
         Bytes::from(out)
@@ -127,6 +152,9 @@ mod tests {
         );
         body.set("stream_options", &serde_json::json!({"include_usage": true})).unwrap();
         assert!(body.to_bytes().ends_with(br#","stream_options":{"include_usage":true}}"#));
+        let body = JsonBody::parse(br#"{"model":"a","n":1}"#).unwrap();
+        assert_eq!(body.to_bytes_with("model", "b\"c"), &br#"{"model":"b\"c","n":1}"#[..]);
+        assert_eq!(body.to_bytes_with("user", "u"), &br#"{"model":"a","n":1,"user":"u"}"#[..]);
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub struct RequestContext {
 }
 
 pub async fn begin(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let id: Arc<str> = uuid::Uuid::now_v7().to_string().into();
+    let id: Arc<str> = new_request_id().into();
     let span = tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path());
     request.extensions_mut().insert(RequestContext { id: id.clone(), snapshot: state.snapshot() });
     let mut response = next.run(request).instrument(span).await;
@@ -28,4 +28,14 @@ pub async fn begin(State(state): State<AppState>, mut request: Request, next: Ne
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
     response
+}
+
+/// A time-ordered UUID (v7). The random part comes from the thread's generator, not
+/// the kernel: no syscall per request.
+fn new_request_id() -> String {
+    use rand::RngCore;
+    let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    let mut random = [0u8; 10];
+    rand::rng().fill_bytes(&mut random);
+    uuid::Builder::from_unix_timestamp_millis(millis as u64, &random).into_uuid().to_string()
 }

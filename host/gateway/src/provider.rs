@@ -145,6 +145,7 @@ impl Provider {
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(format!("`{base}` is not an http(s) URL"));
         }
+        reqwest::Url::parse(&base).map_err(|e| format!("`{base}` is not a valid URL: {e}"))?;
         Ok(match self.wire {
             // Anthropic's paths carry `/v1` themselves.
             Wire::AnthropicMessages => base.trim_end_matches("/v1").to_owned(),

@@ -2,7 +2,7 @@
 //! adapt the request for each deployment tried, send with retries and fallbacks, and
 //! answer in the client's API.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -31,18 +31,53 @@ pub struct ClientRequest {
     pub include_usage: bool,
 }
 
+/// What became of a request: its one completion log line (and, later, its record).
+#[derive(Clone)]
+pub struct Outcome {
+    pub started: Instant,
+    pub model: String,
+    pub deployment: Option<String>,
+    pub attempts: u32,
+    /// Set when a relay took over: the stream logs its own end.
+    pub streamed: bool,
+}
+
+impl Outcome {
+    fn new() -> Self {
+        Self { started: Instant::now(), model: String::new(), deployment: None, attempts: 0, streamed: false }
+    }
+
+    pub fn log(&self, status: u16, time_to_first_byte: Option<Duration>) {
+        info!(
+            status,
+            model = %self.model,
+            deployment = self.deployment.as_deref().unwrap_or("-"),
+            attempts = self.attempts,
+            ttfb_ms = time_to_first_byte.map(|d| d.as_secs_f64() * 1e3),
+            ms = self.started.elapsed().as_secs_f64() * 1e3,
+            "request completed"
+        );
+    }
+}
+
 /// Serves one model-API request end to end; errors come back in the client's shape.
 pub async fn handle(api: ClientApi, ctx: RequestContext, headers: HeaderMap, body: Body) -> Response {
+    let mut outcome = Outcome::new();
     let result = async {
         let bytes = read_body(&headers, body, ctx.snapshot.config.max_request_bytes).await?;
         let request = ClientRequest::parse(api, &bytes)?;
-        forward(&ctx, &headers, request).await
+        outcome.model.clone_from(&request.model);
+        forward(&ctx, &headers, request, &mut outcome).await
     }
     .await;
-    result.unwrap_or_else(|error| {
-        info!(status = error.kind.status().as_u16(), error = error.kind.code(), "{}", error.message);
+    let response = result.unwrap_or_else(|error| {
+        info!(error = error.kind.code(), "{}", error.message);
         error.into_response(api.error_shape())
-    })
+    });
+    if !outcome.streamed {
+        outcome.log(response.status().as_u16(), None);
+    }
+    response
 }
 
 async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, GatewayError> {
@@ -112,6 +147,7 @@ async fn forward(
     ctx: &RequestContext,
     client_headers: &HeaderMap,
     request: ClientRequest,
+    outcome: &mut Outcome,
 ) -> Result<Response, GatewayError> {
     let snapshot = &ctx.snapshot;
     let router = &snapshot.router;
@@ -144,6 +180,8 @@ async fn forward(
             }
             attempts[index] += 1;
             let deployment = &group.deployments[index];
+            outcome.attempts += 1;
+            outcome.deployment = Some(deployment.config.id.clone());
             let adaptation = Adaptation::plan(request.api, deployment.config.provider)?;
             if adaptation == Adaptation::EstimateTokens {
                 return Ok(estimate_tokens(&request.body));
@@ -152,7 +190,7 @@ async fn forward(
                 prepare(deployment, resolved, adaptation, &request, client_headers, snapshot.config.drop_params)?;
             match upstream::send(deployment, upstream_request, request.stream).await {
                 Ok(Reply::Stream(response)) => {
-                    info!(deployment = %deployment.config.id, attempt, "streaming from upstream");
+                    outcome.streamed = true;
                     let translator = match adaptation {
                         Adaptation::Translate(t) => Some(t.stream(request.include_usage, unix_now())),
                         _ => None,
@@ -162,10 +200,10 @@ async fn forward(
                         response,
                         translator,
                         deployment.config.stream_timeout,
+                        outcome.clone(),
                     ));
                 }
                 Ok(Reply::Complete { status, headers, body }) if status.is_success() => {
-                    info!(deployment = %deployment.config.id, attempt, status = status.as_u16(), "upstream answered");
                     return complete_response(status, &headers, body, adaptation);
                 }
                 Ok(Reply::Complete { status, headers, body }) => {
@@ -226,13 +264,9 @@ fn prepare(
                 serde_json::to_vec(&translated).map_err(|e| GatewayError::new(ErrorKind::Internal, e.to_string()))?,
             )
         }
-        _ => {
-            let mut body = request.body.clone();
-            body.set("model", &upstream_model).map_err(|e| GatewayError::new(ErrorKind::Internal, e.to_string()))?;
-            body.to_bytes()
-        }
+        _ => request.body.to_bytes_with("model", &upstream_model),
     };
-    Ok(UpstreamRequest::new(deployment, request.api, adaptation, body, client_headers))
+    UpstreamRequest::new(deployment, request.api, adaptation, body, client_headers)
 }
 
 fn complete_response(

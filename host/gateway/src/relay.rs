@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::response::Response;
@@ -16,6 +16,7 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use tracing::{Instrument, info, warn};
 
 use crate::adapter::{ClientApi, StreamTranslator};
+use crate::proxy::Outcome;
 use crate::sse::{SseDecoder, SseEvent};
 use crate::upstream;
 
@@ -26,9 +27,11 @@ pub fn stream_response(
     upstream: reqwest::Response,
     translator: Option<StreamTranslator>,
     idle_timeout: Duration,
+    outcome: Outcome,
 ) -> Response {
     let mut headers = http::HeaderMap::new();
     upstream::forwarded_headers(upstream.headers(), &mut headers);
+    let status = upstream.status().as_u16();
     let relay = Relay {
         api,
         upstream: Box::pin(upstream.bytes_stream()),
@@ -40,7 +43,8 @@ pub fn stream_response(
         saw_end: false,
         upstream_done: false,
         finished: false,
-        started: Instant::now(),
+        status,
+        outcome,
         first_byte: None,
         span: tracing::Span::current(),
     };
@@ -74,7 +78,8 @@ struct Relay {
     saw_end: bool,
     upstream_done: bool,
     finished: bool,
-    started: Instant,
+    status: u16,
+    outcome: Outcome,
     first_byte: Option<Duration>,
     /// The request's span: the relay outlives the handler that created it.
     span: tracing::Span,
@@ -84,16 +89,12 @@ impl Relay {
     async fn next_chunk(&mut self) -> Option<Bytes> {
         loop {
             if let Some(chunk) = self.pending.pop_front() {
-                self.first_byte.get_or_insert_with(|| self.started.elapsed());
+                self.first_byte.get_or_insert_with(|| self.outcome.started.elapsed());
                 return Some(chunk);
             }
             if self.upstream_done {
                 self.finished = true;
-                info!(
-                    ttfb_ms = self.first_byte.map(|d| d.as_secs_f64() * 1e3),
-                    total_ms = self.started.elapsed().as_secs_f64() * 1e3,
-                    "stream finished"
-                );
+                self.outcome.log(self.status, self.first_byte);
                 return None;
             }
             match tokio::time::timeout(self.idle_timeout, self.upstream.next()).await {
@@ -153,7 +154,7 @@ impl Drop for Relay {
         if !self.finished {
             let _request = self.span.enter();
             info!(
-                after_ms = self.started.elapsed().as_secs_f64() * 1e3,
+                after_ms = self.outcome.started.elapsed().as_secs_f64() * 1e3,
                 "client went away mid-stream; upstream request cancelled"
             );
         }

@@ -14,6 +14,28 @@ use crate::error::{ErrorKind, GatewayError};
 pub struct Deployment {
     pub config: DeploymentConfig,
     pub client: reqwest::Client,
+    /// The upstream URLs of the usual paths, parsed once rather than per request.
+    endpoints: Vec<(&'static str, reqwest::Url)>,
+}
+
+const USUAL_PATHS: [&str; 4] = ["/chat/completions", "/embeddings", "/v1/messages", "/v1/messages/count_tokens"];
+
+impl Deployment {
+    fn new(config: DeploymentConfig, client: reqwest::Client) -> Self {
+        let endpoints = USUAL_PATHS
+            .iter()
+            .filter_map(|path| reqwest::Url::parse(&format!("{}{path}", config.base_url)).ok().map(|url| (*path, url)))
+            .collect();
+        Self { config, client, endpoints }
+    }
+
+    /// The upstream URL for `path` (after the base URL).
+    pub fn url(&self, path: &str) -> Result<reqwest::Url, String> {
+        if let Some((_, url)) = self.endpoints.iter().find(|(known, _)| *known == path) {
+            return Ok(url.clone());
+        }
+        reqwest::Url::parse(&format!("{}{path}", self.config.base_url)).map_err(|e| e.to_string())
+    }
 }
 
 /// Deployments sharing one `model_name`.
@@ -40,7 +62,7 @@ impl Router {
         let mut exact: HashMap<String, ModelGroup> = HashMap::new();
         let mut wildcards: Vec<ModelGroup> = Vec::new();
         for d in &config.deployments {
-            let deployment = Arc::new(Deployment { client: clients.for_base(&d.base_url), config: d.clone() });
+            let deployment = Arc::new(Deployment::new(d.clone(), clients.for_base(&d.base_url)));
             let name = &d.model_name;
             let group = if name.contains('*') {
                 let index = wildcards.iter().position(|g| &g.name == name).unwrap_or_else(|| {

@@ -8,6 +8,7 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 use crate::adapter::{Adaptation, ClientApi};
+use crate::error::{ErrorKind, GatewayError};
 use crate::provider::{KeyHeader, Wire};
 use crate::routing::Deployment;
 
@@ -17,7 +18,7 @@ static ANTHROPIC_BETA_HEADER: HeaderName = HeaderName::from_static("anthropic-be
 static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
 pub struct UpstreamRequest {
-    pub url: String,
+    pub url: reqwest::Url,
     pub headers: HeaderMap,
     pub body: Bytes,
 }
@@ -31,7 +32,7 @@ impl UpstreamRequest {
         adaptation: Adaptation,
         body: Bytes,
         client_headers: &HeaderMap,
-    ) -> Self {
+    ) -> Result<Self, GatewayError> {
         let config = &deployment.config;
         let wire = config.provider.wire;
         let mut headers = HeaderMap::with_capacity(6);
@@ -66,7 +67,10 @@ impl UpstreamRequest {
             headers.insert(name.clone(), value.clone());
         }
         let path = Adaptation::upstream_path(api, wire);
-        Self { url: format!("{}{path}", config.base_url), headers, body }
+        let url = deployment.url(path).map_err(|e| {
+            GatewayError::new(ErrorKind::Internal, format!("deployment {}: bad upstream URL: {e}", config.id))
+        })?;
+        Ok(Self { url, headers, body })
     }
 }
 
@@ -88,7 +92,7 @@ pub enum NoReply {
 
 pub async fn send(deployment: &Deployment, request: UpstreamRequest, stream: bool) -> Result<Reply, NoReply> {
     let config = &deployment.config;
-    let pending = deployment.client.post(&request.url).headers(request.headers).body(request.body).send();
+    let pending = deployment.client.post(request.url).headers(request.headers).body(request.body).send();
     if stream {
         let response = tokio::time::timeout(config.stream_timeout, pending)
             .await

@@ -1,1 +1,158 @@
-fn main() {}
+//! Project tasks, so a fresh machine with only rustup needs one command for each:
+//!
+//! - `cargo xtask run [-- <gateway args>]`: build (release), start the mock provider on
+//!   127.0.0.1:8765 for the demo models, and run the gateway with config.yaml;
+//! - `cargo xtask test`: build everything once (dev profile) and run every test: Rust
+//!   unit and black-box tests, and the official Python SDKs in a local venv;
+//! - `cargo xtask bench [<bench args>]`: the side-by-side benchmark (release).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+const MOCK_PORT: &str = "8765";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest = args.get(1..).unwrap_or_default();
+    let result = match args.first().map(String::as_str) {
+        Some("run") => run(rest),
+        Some("test") => test(),
+        Some("bench") => bench(rest),
+        _ => {
+            eprintln!("usage: cargo xtask <run [-- gateway args] | test | bench [args]>");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap_or_else(|_| PathBuf::from("."))
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(root());
+    command
+}
+
+/// Runs a command to completion; a failure names the step.
+fn step(what: &str, command: &mut Command) -> Result<(), String> {
+    eprintln!("xtask: {what}");
+    let status = command.status().map_err(|e| format!("{what}: cannot start: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("{what} failed ({status})")) }
+}
+
+fn run(gateway_args: &[String]) -> Result<(), String> {
+    let gateway_args: Vec<&String> = gateway_args.iter().filter(|a| *a != "--").collect();
+    step(
+        "building the gateway and the mock provider (release)",
+        cargo().args(["build", "--release", "-p", "memory-proxy", "-p", "mock-provider"]),
+    )?;
+    let release = root().join("target/release");
+    let mut mock = Command::new(release.join("mock-provider"))
+        .args(["--port", MOCK_PORT])
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start the mock provider: {e}"))?;
+    eprintln!("xtask: mock provider for the demo models on http://127.0.0.1:{MOCK_PORT}");
+    let status = Command::new(release.join("memory-proxy"))
+        .current_dir(root())
+        .args(["--config", "config.yaml"])
+        .args(gateway_args)
+        .status();
+    stop(&mut mock);
+    match status {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(format!("the gateway exited with {status}")),
+        Err(e) => Err(format!("cannot start the gateway: {e}")),
+    }
+}
+
+fn stop(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn test() -> Result<(), String> {
+    let started = Instant::now();
+    // One dev-profile build of every binary and test target, reused by both runners.
+    step("building the workspace (dev profile)", cargo().args(["build", "--workspace", "--bins", "--tests"]))?;
+    step("Rust tests (unit and black-box)", cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
+    step(
+        "translation tests",
+        cargo().args(["test", "--manifest-path", "plugins/Cargo.toml", "-p", "translate", "--no-fail-fast"]),
+    )?;
+    let python = python_venv()?;
+    step(
+        "Python SDK tests (openai, anthropic)",
+        Command::new(python)
+            .current_dir(root())
+            .args(["-m", "pytest", "tests/python", "-q", "-p", "no:cacheprovider"])
+            .env("MEMORY_PROXY_BIN_DIR", root().join("target/debug")),
+    )?;
+    eprintln!("xtask: all tests passed in {:.0}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// tests/.venv with the pinned SDKs, created or updated as needed.
+fn python_venv() -> Result<PathBuf, String> {
+    let venv = root().join("tests/.venv");
+    let python = venv.join("bin/python");
+    let requirements = root().join("tests/python/requirements.txt");
+    let stamp = venv.join(".requirements");
+    let wanted =
+        std::fs::read_to_string(&requirements).map_err(|e| format!("cannot read {}: {e}", requirements.display()))?;
+    if python.exists() && std::fs::read_to_string(&stamp).is_ok_and(|installed| installed == wanted) {
+        return Ok(python);
+    }
+    let system_python = ["python3", "python"]
+        .into_iter()
+        .find(|p| Command::new(p).arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success()))
+        .ok_or("Python 3 is needed for the SDK tests (python3 not found)")?;
+    step("creating tests/.venv", Command::new(system_python).args(["-m", "venv"]).arg(&venv))?;
+    step(
+        "installing the Python test clients into tests/.venv",
+        Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(&requirements),
+    )?;
+    std::fs::write(&stamp, wanted).map_err(|e| format!("cannot write {}: {e}", stamp.display()))?;
+    Ok(python)
+}
+
+fn bench(args: &[String]) -> Result<(), String> {
+    step(
+        "building the gateway, the mock provider and the benchmark (release)",
+        cargo().args(["build", "--release", "-p", "memory-proxy", "-p", "mock-provider", "-p", "bench"]),
+    )?;
+    let release = root().join("target/release");
+    let deadline = Duration::from_secs(30 * 60);
+    let mut child = Command::new(release.join("bench"))
+        .current_dir(root())
+        .arg("--bin-dir")
+        .arg(&release)
+        .args(args)
+        .spawn()
+        .map_err(|e| format!("cannot start the benchmark: {e}"))?;
+    let started = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => return Ok(()),
+            Ok(Some(status)) => return Err(format!("the benchmark exited with {status}")),
+            Ok(None) if started.elapsed() > deadline => {
+                stop(&mut child);
+                return Err("the benchmark ran past 30 minutes and was stopped".into());
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(200)),
+            Err(e) => return Err(format!("waiting for the benchmark: {e}")),
+        }
+    }
+}

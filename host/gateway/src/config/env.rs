@@ -51,7 +51,7 @@ fn walk(value: &mut Value, path: &mut String, lookup: &dyn Fn(&str) -> Option<St
                 }
                 match key {
                     Value::String(key) => path.push_str(key),
-                    other => path.push_str(&serde_yaml::to_string(other).unwrap_or_default().trim().to_owned()),
+                    other => path.push_str(serde_yaml::to_string(other).unwrap_or_default().trim()),
                 }
                 walk(item, path, lookup, missing);
                 path.truncate(len);

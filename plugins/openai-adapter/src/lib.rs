@@ -1,0 +1,3 @@
+//! Anthropic clients served by OpenAI or any OpenAI-compatible server (Ollama, vLLM, llama.cpp).
+
+memory_proxy_sdk::register_provider_adapter!(adapter_kit::Adapter<adapter_kit::OpenAi>);

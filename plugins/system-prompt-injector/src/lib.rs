@@ -1,0 +1,85 @@
+//! Puts recalled memories into the system prompt as one block, most relevant first,
+//! within the token budget the host gives.
+//!
+//! Config (all optional):
+//! - `position`: `system-append` (default), `system-prepend` or `before-last-user`;
+//! - `heading`: the line introducing the memories;
+//! - `min_score`: memories scoring lower are left out (default 0);
+//! - `max_memories`: at most this many (default 20).
+
+use memory_proxy_sdk::memory_injector::{MemoryInjector, Patch, Position, Request};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(default)]
+struct Config {
+    position: String,
+    heading: String,
+    min_score: f32,
+    max_memories: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            position: "system-append".into(),
+            heading:
+                "Relevant memories from earlier conversations with this user in this project (most relevant first):"
+                    .into(),
+            min_score: 0.0,
+            max_memories: 20,
+        }
+    }
+}
+
+struct SystemPromptInjector {
+    position: Position,
+    heading: String,
+    min_score: f32,
+    max_memories: usize,
+}
+
+/// About four bytes a token.
+const BYTES_PER_TOKEN: usize = 4;
+
+impl MemoryInjector for SystemPromptInjector {
+    fn new() -> Result<Self, String> {
+        let config: Config = memory_proxy_sdk::host::config()?;
+        let position = match config.position.as_str() {
+            "system-append" => Position::SystemAppend,
+            "system-prepend" => Position::SystemPrepend,
+            "before-last-user" => Position::BeforeLastUser,
+            other => return Err(format!("unknown position `{other}`")),
+        };
+        Ok(Self { position, heading: config.heading, min_score: config.min_score, max_memories: config.max_memories })
+    }
+
+    fn inject(&self, request: &Request) -> Result<Option<Patch>, String> {
+        let mut memories: Vec<_> = request.memories.iter().filter(|m| m.score >= self.min_score).collect();
+        memories.sort_by(|a, b| b.score.total_cmp(&a.score));
+        let budget = request.token_budget as usize * BYTES_PER_TOKEN;
+        let open = format!("<memories>\n{}\n", self.heading);
+        let close = "</memories>";
+        let mut text = open.clone();
+        let mut seen: Vec<&str> = Vec::new();
+        for memory in memories.into_iter().take(self.max_memories) {
+            let line = memory.text.trim();
+            if line.is_empty() || seen.contains(&line) {
+                continue;
+            }
+            let entry = format!("- {}\n", line.replace('\n', " "));
+            if text.len() + entry.len() + close.len() > budget {
+                break;
+            }
+            seen.push(line);
+            text.push_str(&entry);
+        }
+        if seen.is_empty() {
+            return Ok(None);
+        }
+        text.push_str(close);
+        Ok(Some(Patch { position: self.position, text }))
+    }
+}
+
+memory_proxy_sdk::register_memory_injector!(SystemPromptInjector);

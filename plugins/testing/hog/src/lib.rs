@@ -1,0 +1,21 @@
+//! A detector that allocates without bound: the memory cap must stop it.
+
+use memory_proxy_sdk::detector::{Detector, Identity, Request};
+
+struct Hog;
+
+impl Detector for Hog {
+    fn new() -> Result<Self, String> {
+        Ok(Hog)
+    }
+
+    fn detect(&self, _request: &Request) -> Result<Identity, String> {
+        let mut hoard: Vec<Vec<u8>> = Vec::new();
+        loop {
+            hoard.push(vec![1u8; 1 << 20]);
+            std::hint::black_box(&hoard);
+        }
+    }
+}
+
+memory_proxy_sdk::register_detector!(Hog);
