@@ -26,6 +26,23 @@ fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// The repository's root (tests/ is one level down).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The built-in plugins, as the test command builds them.
+pub fn plugins_dist() -> PathBuf {
+    repo_root().join("plugins/dist")
+}
+
+/// A plugin component as cargo built it (test plugins live only here).
+pub fn built_plugin(file: &str) -> PathBuf {
+    let path = repo_root().join("plugins/target/wasm32-wasip2/release").join(file);
+    assert!(path.exists(), "{} is missing: the test command builds the plugins first", path.display());
+    path
+}
+
 pub fn bin(name: &str) -> PathBuf {
     install_tls_provider();
     let path = bin_dir().join(name);
@@ -139,6 +156,8 @@ pub struct Gateway {
 pub struct Launch<'a> {
     pub env: Vec<(&'a str, &'a str)>,
     pub args: Vec<&'a str>,
+    /// Where the config file goes (a fresh temporary directory when None).
+    pub dir: Option<&'a std::path::Path>,
 }
 
 impl Gateway {
@@ -149,7 +168,7 @@ impl Gateway {
     /// Starts the gateway; Err holds its exit status and output if it exited instead.
     pub fn launch(config: &str, launch: Launch<'_>) -> Result<Self, (Option<i32>, String)> {
         let dir = TempDir::new();
-        let config_path = dir.path.join("config.yaml");
+        let config_path = launch.dir.unwrap_or(&dir.path).join("config.yaml");
         std::fs::write(&config_path, config).expect("write config");
         let n = GATEWAYS.fetch_add(1, Ordering::Relaxed);
         let log_dir = bin_dir().join("e2e-logs");
@@ -167,6 +186,7 @@ impl Gateway {
             .env_remove("ANTHROPIC_API_KEY")
             .env_remove("GEMINI_API_KEY")
             .env("MEMORY_PROXY_LOG", "info")
+            .env("MEMORY_PROXY_PLUGINS_DIR", plugins_dist())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for (key, value) in &launch.env {

@@ -41,7 +41,19 @@ struct Options {
     /// `bench` points at MOCK_URL, substituted at start).
     #[arg(long = "variant")]
     variants: Vec<String>,
+    /// Also measure the LiteLLM proxy: the path of its `litellm` executable.
+    #[arg(long)]
+    litellm: Option<PathBuf>,
 }
+
+/// What gets measured against direct: our gateway with a config, or LiteLLM's proxy.
+enum Target {
+    Gateway { name: String, config: String },
+    LiteLlm { bin: PathBuf, config: String },
+}
+
+/// Both gateways run with a master key, as deployed; direct calls carry it too (the mock ignores it).
+const MASTER_KEY: &str = "sk-bench-5f0c1e7a9b3d4c2e8f6a1b0c9d8e7f6a5b4c3d2e1f0a9b8c";
 
 const CHAT_BODY: &str = r#"{"model":"bench","messages":[{"role":"system","content":"You are a helpful assistant that answers briefly."},{"role":"user","content":"What is the capital of France? Please answer in one short sentence."}],"temperature":0.2,"max_tokens":64}"#;
 
@@ -83,6 +95,8 @@ fn start(binary: &PathBuf, args: &[&str], core: Option<usize>, reads_stderr: boo
     };
     // The gateway runs with its default logging (a line per request), as deployed.
     command.args(args).env_remove("MEMORY_PROXY_LOG").env_remove("RUST_LOG").env("RUST_BACKTRACE", "0");
+    // LiteLLM would fetch its price table from the internet at start; benchmarks stay on 127.0.0.1.
+    command.env("LITELLM_LOCAL_MODEL_COST_MAP", "True");
     if reads_stderr {
         command.stdout(Stdio::null()).stderr(Stdio::piped());
     } else {
@@ -135,16 +149,17 @@ async fn run(options: Options, pin: bool, cores: usize) -> Result<()> {
     let dir = std::env::temp_dir().join(format!("memory-proxy-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
 
-    let mut gateways = vec![(
-        "gateway".to_owned(),
-        format!(
-            "model_list:\n  - model_name: bench\n    litellm_params:\n      model: openai/mock-gpt\n      api_base: {mock_url}/v1\n"
-        ),
-    )];
+    let bench_model = format!(
+        "model_list:\n  - model_name: bench\n    litellm_params:\n      model: openai/mock-gpt\n      api_base: {mock_url}/v1\n      api_key: sk-bench\ngeneral_settings:\n  master_key: {MASTER_KEY}\n"
+    );
+    let mut targets = vec![Target::Gateway { name: "gateway".to_owned(), config: bench_model.clone() }];
     for variant in &options.variants {
         let (name, path) = variant.split_once('=').context("--variant takes name=path")?;
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
-        gateways.push((name.to_owned(), text.replace("MOCK_URL", &mock_url)));
+        targets.push(Target::Gateway { name: name.to_owned(), config: text.replace("MOCK_URL", &mock_url) });
+    }
+    if let Some(bin) = &options.litellm {
+        targets.push(Target::LiteLlm { bin: bin.clone(), config: bench_model.clone() });
     }
 
     println!("# Memory Proxy benchmark\n");
@@ -156,63 +171,85 @@ async fn run(options: Options, pin: bool, cores: usize) -> Result<()> {
         CHAT_BODY.len()
     );
 
-    for (name, config) in gateways {
-        let path = dir.join(format!("{name}.yaml"));
-        std::fs::write(&path, config)?;
-        let gateway = start(
-            &options.bin_dir.join("memory-proxy"),
-            &["--config", path.to_str().context("path")?, "--port", "0"],
-            pin.then_some(0),
-            true,
-        )?;
-        println!("## {name}\n");
-        println!(
-            "| load | direct req/s | {name} req/s | ratio | direct p50 | {name} p50 | added p50 | direct p99 | {name} p99 | added p99 |"
-        );
-        println!("|---|---|---|---|---|---|---|---|---|---|");
-        for &concurrency in &options.concurrency {
-            // Warm both paths (connections, caches) before measuring.
-            load(mock.addr, "/v1/chat/completions", concurrency, 0.5, 2_000).await?;
-            load(gateway.addr, "/v1/chat/completions", concurrency, 0.5, 2_000).await?;
-            let direct =
-                load(mock.addr, "/v1/chat/completions", concurrency, options.seconds, options.max_requests).await?;
-            let through =
-                load(gateway.addr, "/v1/chat/completions", concurrency, options.seconds, options.max_requests).await?;
-            println!(
-                "| c={concurrency} | {:.0} | {:.0} | {:.2} | {} | {} | {} | {} | {} | {} |",
-                direct.rps,
-                through.rps,
-                through.rps / direct.rps,
-                ms(direct.p50),
-                ms(through.p50),
-                ms(through.p50.saturating_sub(direct.p50)),
-                ms(direct.p99),
-                ms(through.p99),
-                ms(through.p99.saturating_sub(direct.p99)),
-            );
-        }
-        let direct = stream_ttfb(mock.addr, options.stream_requests).await?;
-        let through = stream_ttfb(gateway.addr, options.stream_requests).await?;
-        println!(
-            "\nStreaming, one keep-alive connection, {} requests: time to first byte p50 {} direct, {} through {name} (added {}); p99 {} / {}; whole stream p50 {} / {}.",
-            options.stream_requests,
-            ms(direct.ttfb_p50),
-            ms(through.ttfb_p50),
-            ms(through.ttfb_p50.saturating_sub(direct.ttfb_p50)),
-            ms(direct.ttfb_p99),
-            ms(through.ttfb_p99),
-            ms(direct.total_p50),
-            ms(through.total_p50),
-        );
-        let (rss, peak) = rss_kib(gateway.child.id());
-        println!(
-            "\n{name} memory after the run: RSS {:.1} MiB (peak {:.1} MiB).\n",
-            rss as f64 / 1024.0,
-            peak as f64 / 1024.0
-        );
+    for target in targets {
+        let (name, server) = match &target {
+            Target::Gateway { name, config } => {
+                let path = dir.join(format!("{name}.yaml"));
+                std::fs::write(&path, config)?;
+                let args = ["--config", path.to_str().context("path")?, "--port", "0"];
+                (name.clone(), start(&options.bin_dir.join("memory-proxy"), &args, pin.then_some(0), true)?)
+            }
+            Target::LiteLlm { bin, config } => {
+                let path = dir.join("litellm.yaml");
+                std::fs::write(&path, config)?;
+                let port = free_port()?.to_string();
+                let args = [
+                    "--config",
+                    path.to_str().context("path")?,
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    &port,
+                    "--num_workers",
+                    "1",
+                    "--telemetry",
+                    "False",
+                ];
+                ("litellm".to_owned(), start(bin, &args, pin.then_some(0), true)?)
+            }
+        };
+        measure(&options, &name, mock.addr, &server).await?;
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// One target measured against direct: the load table, streaming, memory.
+async fn measure(options: &Options, name: &str, direct_addr: SocketAddr, server: &Process) -> Result<()> {
+    println!("## {name}\n");
+    println!(
+        "| load | direct req/s | {name} req/s | ratio | direct p50 | {name} p50 | added p50 | direct p99 | {name} p99 | added p99 |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for &concurrency in &options.concurrency {
+        // Warm both paths (connections, caches) before measuring.
+        load(direct_addr, "/v1/chat/completions", concurrency, 0.5, 2_000).await?;
+        load(server.addr, "/v1/chat/completions", concurrency, 0.5, 2_000).await?;
+        let direct = load(direct_addr, "/v1/chat/completions", concurrency, options.seconds, options.max_requests).await?;
+        let through = load(server.addr, "/v1/chat/completions", concurrency, options.seconds, options.max_requests).await?;
+        println!(
+            "| c={concurrency} | {:.0} | {:.0} | {:.2} | {} | {} | {} | {} | {} | {} |",
+            direct.rps,
+            through.rps,
+            through.rps / direct.rps,
+            ms(direct.p50),
+            ms(through.p50),
+            ms(through.p50.saturating_sub(direct.p50)),
+            ms(direct.p99),
+            ms(through.p99),
+            ms(through.p99.saturating_sub(direct.p99)),
+        );
+    }
+    let direct = stream_ttfb(direct_addr, options.stream_requests).await?;
+    let through = stream_ttfb(server.addr, options.stream_requests).await?;
+    println!(
+        "\nStreaming, one keep-alive connection, {} requests: time to first byte p50 {} direct, {} through {name} (added {}); p99 {} / {}; whole stream p50 {} / {}.",
+        options.stream_requests,
+        ms(direct.ttfb_p50),
+        ms(through.ttfb_p50),
+        ms(through.ttfb_p50.saturating_sub(direct.ttfb_p50)),
+        ms(direct.ttfb_p99),
+        ms(through.ttfb_p99),
+        ms(direct.total_p50),
+        ms(through.total_p50),
+    );
+    let (rss, peak) = rss_kib(server.child.id());
+    println!("\n{name} memory after the run: RSS {:.1} MiB (peak {:.1} MiB).\n", rss as f64 / 1024.0, peak as f64 / 1024.0);
+    Ok(())
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 fn ms(d: Duration) -> String {
@@ -244,6 +281,7 @@ fn request(addr: SocketAddr, path: &str, body: &'static str) -> Result<Request<F
     Ok(Request::post(path)
         .header("host", addr.to_string())
         .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {MASTER_KEY}"))
         .body(Full::new(Bytes::from_static(body.as_bytes())))?)
 }
 

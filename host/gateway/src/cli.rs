@@ -52,8 +52,12 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let state = AppState::new(loaded.config);
-    match runtime.block_on(server::serve(state, SocketAddr::new(cli.host, cli.port))) {
+    let serving = async {
+        let state = AppState::new(loaded.config).await?;
+        let _watcher = crate::plugins::reload::watch(state.clone(), cli.config.clone())?;
+        server::serve(state, SocketAddr::new(cli.host, cli.port)).await
+    };
+    match runtime.block_on(serving) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");

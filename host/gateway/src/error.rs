@@ -3,7 +3,9 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Value, json};
+
+use crate::sse::SseEvent;
 
 /// Which error JSON a client understands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,9 +126,9 @@ impl GatewayError {
         self
     }
 
-    /// The error as a response in the client's shape.
-    pub fn into_response(self, shape: ErrorShape) -> Response {
-        let body = match shape {
+    /// The error's JSON in the client's shape.
+    pub fn json(&self, shape: ErrorShape) -> Value {
+        match shape {
             ErrorShape::OpenAi => json!({ "error": {
                 "message": self.message,
                 "type": self.kind.openai_type(),
@@ -137,7 +139,22 @@ impl GatewayError {
                 "type": self.kind.anthropic_type(),
                 "message": self.message,
             } }),
-        };
+        }
+    }
+
+    /// The event that ends a broken stream: OpenAI streams carry the error as a data
+    /// event, Anthropic streams as an `error` event.
+    pub fn stream_event(&self, shape: ErrorShape) -> SseEvent {
+        let data = self.json(shape).to_string();
+        match shape {
+            ErrorShape::OpenAi => SseEvent::data(data),
+            ErrorShape::Anthropic => SseEvent::named("error", data),
+        }
+    }
+
+    /// The error as a response in the client's shape.
+    pub fn into_response(self, shape: ErrorShape) -> Response {
+        let body = self.json(shape);
         let mut response = (self.kind.status(), Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));

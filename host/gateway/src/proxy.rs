@@ -1,7 +1,8 @@
-//! The request pipeline for the model APIs: read and check the body, route the model,
-//! adapt the request for each deployment tried, send with retries and fallbacks, and
-//! answer in the client's API.
+//! The request pipeline for the model APIs: read and check the body, identify the
+//! caller, route the model, adapt the request for each deployment tried, send with
+//! retries and fallbacks, and answer in the client's API.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
@@ -13,10 +14,13 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Deserialize;
 use tracing::{info, warn};
 
-use crate::adapter::{Adaptation, ClientApi, Translation};
+use crate::adapter::{Adaptation, ClientApi};
 use crate::body::JsonBody;
 use crate::context::RequestContext;
 use crate::error::{ErrorKind, GatewayError};
+use crate::identity::{self, Identity};
+use crate::plugins::Plugin;
+use crate::plugins::hooks::{AdaptedRequest, AdapterContext};
 use crate::relay;
 use crate::routing::{Deployment, Resolved};
 use crate::upstream::{self, NoReply, Reply, UpstreamRequest};
@@ -36,6 +40,7 @@ pub struct ClientRequest {
 pub struct Outcome {
     pub started: Instant,
     pub model: String,
+    pub identity: Option<Identity>,
     pub deployment: Option<String>,
     pub attempts: u32,
     /// Set when a relay took over: the stream logs its own end.
@@ -44,13 +49,24 @@ pub struct Outcome {
 
 impl Outcome {
     fn new() -> Self {
-        Self { started: Instant::now(), model: String::new(), deployment: None, attempts: 0, streamed: false }
+        Self {
+            started: Instant::now(),
+            model: String::new(),
+            identity: None,
+            deployment: None,
+            attempts: 0,
+            streamed: false,
+        }
     }
 
     pub fn log(&self, status: u16, time_to_first_byte: Option<Duration>) {
+        let identity = self.identity.as_ref();
         info!(
             status,
             model = %self.model,
+            user = identity.map_or("-", |i| i.user.value.as_str()),
+            project = identity.and_then(Identity::project).unwrap_or("-"),
+            client = identity.and_then(Identity::client).unwrap_or("-"),
             deployment = self.deployment.as_deref().unwrap_or("-"),
             attempts = self.attempts,
             ttfb_ms = time_to_first_byte.map(|d| d.as_secs_f64() * 1e3),
@@ -67,6 +83,7 @@ pub async fn handle(api: ClientApi, ctx: RequestContext, headers: HeaderMap, bod
         let bytes = read_body(&headers, body, ctx.snapshot.config.max_request_bytes).await?;
         let request = ClientRequest::parse(api, &bytes)?;
         outcome.model.clone_from(&request.model);
+        outcome.identity = Some(identity::identify(&ctx.snapshot, api, &headers, Some(&request.body)).await?);
         forward(&ctx, &headers, request, &mut outcome).await
     }
     .await;
@@ -80,13 +97,11 @@ pub async fn handle(api: ClientApi, ctx: RequestContext, headers: HeaderMap, bod
     response
 }
 
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, GatewayError> {
+pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, GatewayError> {
     let too_large = || {
         GatewayError::new(
             ErrorKind::PayloadTooLarge,
-            format!(
-                "the request body is larger than the limit of {limit} bytes (general_settings.max_request_size_mb)"
-            ),
+            format!("the request body is larger than the limit of {limit} bytes (general_settings.max_request_size_mb)"),
         )
     };
     let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
@@ -113,32 +128,41 @@ impl ClientRequest {
             .get("model")?
             .filter(|m: &String| !m.is_empty())
             .ok_or_else(|| GatewayError::invalid("`model` is required").with_param("model"))?;
+        let required = match api {
+            ClientApi::OpenAiEmbeddings | ClientApi::OpenAiResponses => "input",
+            _ => "messages",
+        };
         match api {
-            ClientApi::OpenAiEmbeddings => {
-                if !body.contains("input") {
-                    return Err(GatewayError::invalid("`input` is required").with_param("input"));
+            ClientApi::OpenAiEmbeddings | ClientApi::OpenAiResponses => {
+                if !body.contains(required) {
+                    return Err(GatewayError::invalid(format!("`{required}` is required")).with_param(required));
                 }
             }
             _ => {
                 // The body is already valid JSON: a look at the first byte tells an array.
-                let is_array = body.raw("messages").is_some_and(|m| m.get().starts_with('['));
+                let is_array = body.raw(required).is_some_and(|m| m.get().starts_with('['));
                 if !is_array {
-                    return Err(
-                        GatewayError::invalid("`messages` is required and must be an array").with_param("messages")
-                    );
+                    return Err(GatewayError::invalid("`messages` is required and must be an array").with_param(required));
                 }
             }
         }
-        let streams = matches!(api, ClientApi::OpenAiChat | ClientApi::AnthropicMessages);
+        let streams = matches!(api, ClientApi::OpenAiChat | ClientApi::OpenAiResponses | ClientApi::AnthropicMessages);
         let stream = streams && body.get::<bool>("stream")?.unwrap_or(false);
         let include_usage = body.get::<StreamOptions>("stream_options")?.is_some_and(|o| o.include_usage);
         Ok(Self { api, body, model, stream, include_usage })
     }
 }
 
+/// How one attempt talks to its deployment: directly, or through an adapter plugin
+/// (with the context the plugin needs for every call of this attempt).
+enum Route {
+    Passthrough,
+    Adapter(Arc<Plugin>, AdapterContext),
+}
+
 /// Why the last attempt failed, kept to answer with when nothing else is left.
 enum Failure {
-    Upstream { status: StatusCode, headers: HeaderMap, body: Bytes, adaptation: Adaptation },
+    Upstream { status: StatusCode, headers: HeaderMap, body: Bytes, route: Route },
     NoReply { deployment: String, reason: NoReply },
     Gateway(GatewayError),
 }
@@ -182,18 +206,40 @@ async fn forward(
             let deployment = &group.deployments[index];
             outcome.attempts += 1;
             outcome.deployment = Some(deployment.config.id.clone());
-            let adaptation = Adaptation::plan(request.api, deployment.config.provider)?;
-            if adaptation == Adaptation::EstimateTokens {
-                return Ok(estimate_tokens(&request.body));
-            }
-            let upstream_request =
-                prepare(deployment, resolved, adaptation, &request, client_headers, snapshot.config.drop_params)?;
+            let upstream_model = resolved.upstream_model(&deployment.config);
+            let route = match Adaptation::plan(request.api, deployment.config.provider)? {
+                Adaptation::EstimateTokens => return Ok(estimate_tokens(&request.body)),
+                Adaptation::Passthrough => Route::Passthrough,
+                Adaptation::Translate => {
+                    let provider = deployment.config.provider.name;
+                    let plugin = snapshot.plugins.adapter_for(provider).ok_or_else(|| {
+                        GatewayError::new(
+                            ErrorKind::ModelUnavailable,
+                            format!(
+                                "no provider adapter plugin is loaded for provider `{provider}`, so {} requests cannot reach model `{}` (see plugins.provider_adapters and GET /admin/plugins)",
+                                request.api.label(),
+                                request.model
+                            ),
+                        )
+                    })?;
+                    let context = AdapterContext {
+                        client_api: request.api.wit(),
+                        provider: provider.to_owned(),
+                        upstream_model: upstream_model.clone(),
+                        drop_params: snapshot.config.drop_params,
+                        include_usage: request.include_usage,
+                        now: unix_now(),
+                    };
+                    Route::Adapter(plugin.clone(), context)
+                }
+            };
+            let upstream_request = prepare(deployment, &route, &upstream_model, &request, client_headers).await?;
             match upstream::send(deployment, upstream_request, request.stream).await {
                 Ok(Reply::Stream(response)) => {
                     outcome.streamed = true;
-                    let translator = match adaptation {
-                        Adaptation::Translate(t) => Some(t.stream(request.include_usage, unix_now())),
-                        _ => None,
+                    let translator = match &route {
+                        Route::Adapter(plugin, context) => Some(plugin.open_stream(context).await?),
+                        Route::Passthrough => None,
                     };
                     return Ok(relay::stream_response(
                         request.api,
@@ -204,15 +250,15 @@ async fn forward(
                     ));
                 }
                 Ok(Reply::Complete { status, headers, body }) if status.is_success() => {
-                    return complete_response(status, &headers, body, adaptation);
+                    return complete_response(status, &headers, body, &route).await;
                 }
                 Ok(Reply::Complete { status, headers, body }) => {
                     warn!(deployment = %deployment.config.id, attempt, status = status.as_u16(), "upstream returned an error");
                     let retry = upstream::is_retryable(status);
                     let fall_back = upstream::warrants_fallback(status);
-                    let failure = Failure::Upstream { status, headers, body, adaptation };
+                    let failure = Failure::Upstream { status, headers, body, route };
                     if !fall_back {
-                        return Ok(failure_response(failure, request.api));
+                        return Ok(failure_response(failure, request.api).await);
                     }
                     last_failure = Some(failure);
                     if !retry {
@@ -226,9 +272,9 @@ async fn forward(
             }
         }
     }
-    let failure =
-        last_failure.unwrap_or_else(|| Failure::Gateway(GatewayError::new(ErrorKind::Internal, "no attempt was made")));
-    Ok(failure_response(failure, request.api))
+    let failure = last_failure
+        .unwrap_or_else(|| Failure::Gateway(GatewayError::new(ErrorKind::Internal, "no attempt was made")));
+    Ok(failure_response(failure, request.api).await)
 }
 
 /// Waits before retrying a deployment already tried: exponential from 50 ms, at least
@@ -245,46 +291,40 @@ fn backoff(attempt: u32, last: Option<&Failure>) -> Duration {
     exponential.max(asked.unwrap_or_default())
 }
 
-fn prepare(
+async fn prepare(
     deployment: &Deployment,
-    resolved: &Resolved<'_>,
-    adaptation: Adaptation,
+    route: &Route,
+    upstream_model: &str,
     request: &ClientRequest,
     client_headers: &HeaderMap,
-    drop_params: bool,
 ) -> Result<UpstreamRequest, GatewayError> {
-    let upstream_model = resolved.upstream_model(&deployment.config);
-    let body = match adaptation {
-        Adaptation::Translate(translation) => {
-            let mut body = request.body.to_value();
-            body["model"] = serde_json::Value::String(upstream_model);
-            let options = Translation::options(deployment.config.provider, drop_params);
-            let translated = translation.request(body, &options)?;
-            Bytes::from(
-                serde_json::to_vec(&translated).map_err(|e| GatewayError::new(ErrorKind::Internal, e.to_string()))?,
-            )
+    let body = request.body.to_bytes_with("model", upstream_model);
+    match route {
+        Route::Passthrough => {
+            let path = Adaptation::passthrough_path(request.api);
+            UpstreamRequest::new(deployment, path, Vec::new(), body, Some(client_headers))
         }
-        _ => request.body.to_bytes_with("model", &upstream_model),
-    };
-    UpstreamRequest::new(deployment, request.api, adaptation, body, client_headers)
+        Route::Adapter(plugin, context) => {
+            // A JSON body is UTF-8.
+            let text = String::from_utf8_lossy(&body);
+            let AdaptedRequest { path, headers, body } = plugin.translate_request(context, &text).await?;
+            let headers = headers.into_iter().map(|h| (h.name, h.value)).collect();
+            UpstreamRequest::new(deployment, &path, headers, Bytes::from(body), None)
+        }
+    }
 }
 
-fn complete_response(
+async fn complete_response(
     status: StatusCode,
     upstream_headers: &HeaderMap,
     body: Bytes,
-    adaptation: Adaptation,
+    route: &Route,
 ) -> Result<Response, GatewayError> {
-    let body = match adaptation {
-        Adaptation::Translate(translation) => {
-            let bad_gateway = |e: String| {
-                GatewayError::new(ErrorKind::BadGateway, format!("the upstream's answer could not be translated: {e}"))
-            };
-            let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| bad_gateway(e.to_string()))?;
-            let translated = translation.response(value, unix_now()).map_err(|e| bad_gateway(e.message))?;
-            Bytes::from(translated.to_string())
+    let body = match route {
+        Route::Adapter(plugin, context) => {
+            Bytes::from(plugin.translate_response(context, &String::from_utf8_lossy(&body)).await?)
         }
-        _ => body,
+        Route::Passthrough => body,
     };
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
@@ -294,27 +334,22 @@ fn complete_response(
 }
 
 /// The client's answer when every attempt failed.
-fn failure_response(failure: Failure, api: ClientApi) -> Response {
+async fn failure_response(failure: Failure, api: ClientApi) -> Response {
     match failure {
-        Failure::Upstream { status, headers, body, adaptation } => {
-            let body = match adaptation {
+        Failure::Upstream { status, headers, body, route } => {
+            let (body, content_type) = match &route {
                 // Same API: the client reads the provider's own error as is.
-                Adaptation::Passthrough => body,
-                Adaptation::Translate(translation) => {
-                    Bytes::from(translation.error(status.as_u16(), &body).to_string())
+                Route::Passthrough => (body, headers.get(CONTENT_TYPE).cloned()),
+                Route::Adapter(plugin, context) => {
+                    match plugin.translate_error(context, status.as_u16(), &String::from_utf8_lossy(&body)).await {
+                        Ok(translated) => (Bytes::from(translated), None),
+                        Err(error) => return error.into_response(api.error_shape()),
+                    }
                 }
-                Adaptation::EstimateTokens => Bytes::new(),
             };
             let mut response = (status, body).into_response();
             let out = response.headers_mut();
-            out.insert(
-                CONTENT_TYPE,
-                headers
-                    .get(CONTENT_TYPE)
-                    .filter(|_| adaptation == Adaptation::Passthrough)
-                    .cloned()
-                    .unwrap_or(HeaderValue::from_static("application/json")),
-            );
+            out.insert(CONTENT_TYPE, content_type.unwrap_or(HeaderValue::from_static("application/json")));
             upstream::forwarded_headers(&headers, out);
             response
         }
@@ -338,8 +373,7 @@ fn failure_response(failure: Failure, api: ClientApi) -> Response {
 /// Anthropic's count_tokens for a provider that has none: about four bytes a token
 /// over the prompt's text-bearing fields. An estimate, and marked as one.
 fn estimate_tokens(body: &JsonBody) -> Response {
-    let bytes: usize =
-        ["system", "messages", "tools"].iter().filter_map(|k| body.raw(k)).map(|raw| raw.get().len()).sum();
+    let bytes: usize = ["system", "messages", "tools"].iter().filter_map(|k| body.raw(k)).map(|raw| raw.get().len()).sum();
     let mut response = axum::Json(serde_json::json!({ "input_tokens": bytes.div_ceil(4) })).into_response();
     response.headers_mut().insert("x-token-count", HeaderValue::from_static("estimated"));
     response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -1,6 +1,7 @@
 //! Streaming an upstream's SSE answer to the client as it arrives: passed through
-//! chunk by chunk, or translated event by event. The stream always ends in a way the
-//! client's SDK understands: its API's proper end, or its API's error event.
+//! chunk by chunk, or translated event by event by the adapter plugin. The stream
+//! always ends in a way the client's SDK understands: its API's proper end, or its
+//! API's error event.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -15,7 +16,8 @@ use http::HeaderValue;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use tracing::{Instrument, info, warn};
 
-use crate::adapter::{ClientApi, StreamTranslator};
+use crate::adapter::ClientApi;
+use crate::plugins::hooks::PluginStream;
 use crate::proxy::Outcome;
 use crate::sse::{SseDecoder, SseEvent};
 use crate::upstream;
@@ -25,7 +27,7 @@ type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 pub fn stream_response(
     api: ClientApi,
     upstream: reqwest::Response,
-    translator: Option<StreamTranslator>,
+    translator: Option<PluginStream>,
     idle_timeout: Duration,
     outcome: Outcome,
 ) -> Response {
@@ -68,7 +70,7 @@ struct Relay {
     upstream: ByteStream,
     decoder: SseDecoder,
     /// None: passthrough.
-    translator: Option<StreamTranslator>,
+    translator: Option<PluginStream>,
     idle_timeout: Duration,
     /// Bytes ready for the client.
     pending: VecDeque<Bytes>,
@@ -98,49 +100,72 @@ impl Relay {
                 return None;
             }
             match tokio::time::timeout(self.idle_timeout, self.upstream.next()).await {
-                Ok(Some(Ok(bytes))) => self.take(bytes),
-                Ok(None) => self.end(None),
-                Ok(Some(Err(error))) => self.end(Some(format!("the upstream stream broke off: {error}"))),
-                Err(_) => self.end(Some(format!("the upstream sent nothing for {}s", self.idle_timeout.as_secs_f64()))),
+                Ok(Some(Ok(bytes))) => self.take(bytes).await,
+                Ok(None) => self.end(None).await,
+                Ok(Some(Err(error))) => self.end(Some(format!("the upstream stream broke off: {error}"))).await,
+                Err(_) => {
+                    self.end(Some(format!("the upstream sent nothing for {}s", self.idle_timeout.as_secs_f64()))).await;
+                }
             }
         }
     }
 
-    fn take(&mut self, bytes: Bytes) {
+    async fn take(&mut self, bytes: Bytes) {
         self.decoder.push(&bytes, &mut self.events);
-        match &mut self.translator {
-            None => {
-                self.saw_end |= self.events.drain(..).any(|e| self.api.is_stream_end(&e));
-                self.pending.push_back(bytes);
-            }
-            Some(translator) => {
-                for event in self.events.drain(..) {
-                    self.pending.extend(translator.push(&event).iter().map(|e| Bytes::from(e.encode())));
-                }
-            }
+        if self.translator.is_none() {
+            self.saw_end |= self.events.drain(..).any(|e| self.api.is_stream_end(&e));
+            self.pending.push_back(bytes);
+            return;
         }
+        if let Err(problem) = self.translate_events().await {
+            self.end(Some(problem)).await;
+        }
+    }
+
+    /// Hands the decoded events to the translator and queues what it returns.
+    async fn translate_events(&mut self) -> Result<(), String> {
+        let Some(translator) = self.translator.as_mut() else {
+            return Ok(());
+        };
+        for event in self.events.drain(..) {
+            let translated = translator.push(event).await.map_err(|e| e.message)?;
+            self.pending.extend(translated.iter().map(|e| Bytes::from(e.encode())));
+        }
+        Ok(())
     }
 
     /// The upstream is done, cleanly or not: flush what is left, then make sure the
     /// client sees either its API's end or an error event.
-    fn end(&mut self, problem: Option<String>) {
+    async fn end(&mut self, mut problem: Option<String>) {
+        if self.upstream_done {
+            return;
+        }
         self.upstream_done = true;
         self.decoder.finish(&mut self.events);
-        let complete = match &mut self.translator {
-            None => {
-                self.saw_end |= self.events.drain(..).any(|e| self.api.is_stream_end(&e));
-                self.saw_end
-            }
-            Some(translator) => {
-                for event in self.events.drain(..) {
-                    self.pending.extend(translator.push(&event).iter().map(|e| Bytes::from(e.encode())));
+        let complete = if self.translator.is_some() {
+            let flushed = self.translate_events().await;
+            match (flushed, self.translator.as_mut()) {
+                (Ok(()), Some(translator)) => match translator.finish().await {
+                    Ok((events, completed)) => {
+                        self.pending.extend(events.iter().map(|e| Bytes::from(e.encode())));
+                        completed
+                    }
+                    Err(error) => {
+                        problem.get_or_insert(error.message);
+                        false
+                    }
+                },
+                (Err(error), _) => {
+                    problem.get_or_insert(error);
+                    false
                 }
-                self.pending.extend(translator.finish().iter().map(|e| Bytes::from(e.encode())));
-                translator.completed()
+                (Ok(()), None) => false,
             }
+        } else {
+            self.saw_end |= self.events.drain(..).any(|e| self.api.is_stream_end(&e));
+            self.saw_end
         };
-        let problem =
-            problem.or_else(|| (!complete).then(|| "the upstream stream ended before it was complete".to_owned()));
+        let problem = problem.or_else(|| (!complete).then(|| "the upstream stream ended before it was complete".to_owned()));
         if let Some(problem) = problem {
             warn!(problem = %problem, "stream cut short");
             // A blank line first closes any half-sent event of a passed-through stream.

@@ -18,7 +18,7 @@ pub struct Deployment {
     endpoints: Vec<(&'static str, reqwest::Url)>,
 }
 
-const USUAL_PATHS: [&str; 4] = ["/chat/completions", "/embeddings", "/v1/messages", "/v1/messages/count_tokens"];
+const USUAL_PATHS: [&str; 5] = ["/chat/completions", "/responses", "/embeddings", "/v1/messages", "/v1/messages/count_tokens"];
 
 impl Deployment {
     fn new(config: DeploymentConfig, client: reqwest::Client) -> Self {
@@ -242,7 +242,7 @@ mod tests {
     use crate::config::Config;
 
     fn router(yaml: &str) -> Router {
-        let loaded = Config::parse(yaml, &|_| None).unwrap();
+        let loaded = Config::parse(yaml, &|_| None, std::path::Path::new(".")).unwrap();
         Router::new(&loaded.config, &UpstreamClients::default())
     }
 

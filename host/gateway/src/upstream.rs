@@ -7,7 +7,6 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
-use crate::adapter::{Adaptation, ClientApi};
 use crate::error::{ErrorKind, GatewayError};
 use crate::provider::{KeyHeader, Wire};
 use crate::routing::Deployment;
@@ -23,18 +22,21 @@ pub struct UpstreamRequest {
     pub body: Bytes,
 }
 
+/// Headers a plugin may not set: the key and the routing are the host's.
+const HOST_ONLY_HEADERS: [&str; 5] = ["authorization", "x-api-key", "api-key", "host", "content-length"];
+
 impl UpstreamRequest {
-    /// The request for `deployment`. Client headers never go upstream wholesale:
-    /// only Anthropic's version and beta flags, and only to Anthropic unchanged.
+    /// The request for `deployment` at `path`. Client headers never go upstream
+    /// wholesale: in passthrough (`client_headers` given), only Anthropic's version and
+    /// beta flags; through an adapter, the headers the plugin asks for.
     pub fn new(
         deployment: &Deployment,
-        api: ClientApi,
-        adaptation: Adaptation,
+        path: &str,
+        plugin_headers: Vec<(String, String)>,
         body: Bytes,
-        client_headers: &HeaderMap,
+        client_headers: Option<&HeaderMap>,
     ) -> Result<Self, GatewayError> {
         let config = &deployment.config;
-        let wire = config.provider.wire;
         let mut headers = HeaderMap::with_capacity(6);
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let Some(key) = &config.api_key
@@ -50,26 +52,36 @@ impl UpstreamRequest {
             };
             headers.insert(name, value);
         }
-        if wire == Wire::AnthropicMessages {
-            let passthrough = adaptation == Adaptation::Passthrough;
-            let version = client_headers.get(&ANTHROPIC_VERSION_HEADER).filter(|_| passthrough);
-            headers.insert(
-                ANTHROPIC_VERSION_HEADER.clone(),
-                version.cloned().unwrap_or(HeaderValue::from_static(ANTHROPIC_VERSION)),
-            );
-            if passthrough {
-                for beta in client_headers.get_all(&ANTHROPIC_BETA_HEADER) {
-                    headers.append(ANTHROPIC_BETA_HEADER.clone(), beta.clone());
-                }
+        if let Some(client) = client_headers
+            && config.provider.wire == Wire::AnthropicMessages
+        {
+            if let Some(version) = client.get(&ANTHROPIC_VERSION_HEADER) {
+                headers.insert(ANTHROPIC_VERSION_HEADER.clone(), version.clone());
             }
+            for beta in client.get_all(&ANTHROPIC_BETA_HEADER) {
+                headers.append(ANTHROPIC_BETA_HEADER.clone(), beta.clone());
+            }
+        }
+        for (name, value) in plugin_headers {
+            let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) else {
+                tracing::warn!(header = %name, "adapter plugin asked for an invalid header; ignored");
+                continue;
+            };
+            if HOST_ONLY_HEADERS.contains(&name.as_str()) {
+                tracing::warn!(header = %name, "adapter plugin asked for a header only the host sets; ignored");
+                continue;
+            }
+            headers.insert(name, value);
+        }
+        if config.provider.wire == Wire::AnthropicMessages && !headers.contains_key(&ANTHROPIC_VERSION_HEADER) {
+            headers.insert(ANTHROPIC_VERSION_HEADER.clone(), HeaderValue::from_static(ANTHROPIC_VERSION));
         }
         for (name, value) in &config.extra_headers {
             headers.insert(name.clone(), value.clone());
         }
-        let path = Adaptation::upstream_path(api, wire);
-        let url = deployment.url(path).map_err(|e| {
-            GatewayError::new(ErrorKind::Internal, format!("deployment {}: bad upstream URL: {e}", config.id))
-        })?;
+        let url = deployment
+            .url(path)
+            .map_err(|e| GatewayError::new(ErrorKind::Internal, format!("deployment {}: bad upstream URL: {e}", config.id)))?;
         Ok(Self { url, headers, body })
     }
 }

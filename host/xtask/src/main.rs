@@ -1,7 +1,8 @@
 //! Project tasks, so a fresh machine with only rustup needs one command for each:
 //!
-//! - `cargo xtask run [-- <gateway args>]`: build (release), start the mock provider on
-//!   127.0.0.1:8765 for the demo models, and run the gateway with config.yaml;
+//! - `cargo xtask run [-- <gateway args>]`: build the plugins (wasm32-wasip2) and the
+//!   gateway (release), start the mock provider on 127.0.0.1:8765 for the demo models,
+//!   and run the gateway with config.yaml;
 //! - `cargo xtask test`: build everything once (dev profile) and run every test: Rust
 //!   unit and black-box tests, and the official Python SDKs in a local venv;
 //! - `cargo xtask bench [<bench args>]`: the side-by-side benchmark (release).
@@ -11,6 +12,7 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 const MOCK_PORT: &str = "8765";
+const WASM_TARGET: &str = "wasm32-wasip2";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -50,8 +52,43 @@ fn step(what: &str, command: &mut Command) -> Result<(), String> {
     if status.success() { Ok(()) } else { Err(format!("{what} failed ({status})")) }
 }
 
+/// Builds every plugin crate (built-in, example, test) for wasm32-wasip2 in one cargo
+/// run, and copies the built-in and example plugins into plugins/dist, the folder the
+/// shipped config.yaml loads them from.
+fn build_plugins() -> Result<(), String> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == WASM_TARGET))
+        .unwrap_or(false);
+    if !installed {
+        step("adding the wasm32-wasip2 target", Command::new("rustup").args(["target", "add", WASM_TARGET]))?;
+    }
+    step(
+        "building the plugins (wasm32-wasip2)",
+        cargo().args(["build", "--release", "--target", WASM_TARGET, "--manifest-path", "plugins/Cargo.toml", "--target-dir", "plugins/target"]),
+    )?;
+    let built = root().join("plugins/target").join(WASM_TARGET).join("release");
+    let dist = root().join("plugins/dist");
+    std::fs::create_dir_all(&dist).map_err(|e| format!("cannot create {}: {e}", dist.display()))?;
+    let entries = std::fs::read_dir(&built).map_err(|e| format!("cannot read {}: {e}", built.display()))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".wasm") || name.starts_with("test_") {
+            continue;
+        }
+        // Copy to a temporary name, then rename: a running gateway watching dist/
+        // never sees a half-written file.
+        let temporary = dist.join(format!(".{name}.tmp"));
+        std::fs::copy(entry.path(), &temporary).map_err(|e| format!("cannot copy {name}: {e}"))?;
+        std::fs::rename(&temporary, dist.join(&name)).map_err(|e| format!("cannot place {name}: {e}"))?;
+    }
+    Ok(())
+}
+
 fn run(gateway_args: &[String]) -> Result<(), String> {
     let gateway_args: Vec<&String> = gateway_args.iter().filter(|a| *a != "--").collect();
+    build_plugins()?;
     step(
         "building the gateway and the mock provider (release)",
         cargo().args(["build", "--release", "-p", "memory-proxy", "-p", "mock-provider"]),
@@ -83,6 +120,7 @@ fn stop(child: &mut Child) {
 
 fn test() -> Result<(), String> {
     let started = Instant::now();
+    build_plugins()?;
     // One dev-profile build of every binary and test target, reused by both runners.
     step("building the workspace (dev profile)", cargo().args(["build", "--workspace", "--bins", "--tests"]))?;
     step("Rust tests (unit and black-box)", cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
@@ -113,11 +151,7 @@ fn python_venv() -> Result<PathBuf, String> {
     if python.exists() && std::fs::read_to_string(&stamp).is_ok_and(|installed| installed == wanted) {
         return Ok(python);
     }
-    let system_python = ["python3", "python"]
-        .into_iter()
-        .find(|p| Command::new(p).arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success()))
-        .ok_or("Python 3 is needed for the SDK tests (python3 not found)")?;
-    step("creating tests/.venv", Command::new(system_python).args(["-m", "venv"]).arg(&venv))?;
+    step("creating tests/.venv", Command::new(system_python()?).args(["-m", "venv"]).arg(&venv))?;
     step(
         "installing the Python test clients into tests/.venv",
         Command::new(&python)
@@ -128,7 +162,31 @@ fn python_venv() -> Result<PathBuf, String> {
     Ok(python)
 }
 
+/// The LiteLLM proxy version the benchmark compares against, installed on request.
+const LITELLM: &str = "litellm[proxy]==1.108.7";
+
+fn system_python() -> Result<&'static str, String> {
+    ["python3", "python"]
+        .into_iter()
+        .find(|p| Command::new(p).arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success()))
+        .ok_or_else(|| "Python 3 is needed (python3 not found)".to_owned())
+}
+
 fn bench(args: &[String]) -> Result<(), String> {
+    build_plugins()?;
+    let with_litellm = args.iter().any(|a| a == "--with-litellm");
+    let mut args: Vec<String> = args.iter().filter(|a| *a != "--with-litellm" && *a != "--").cloned().collect();
+    if with_litellm {
+        let venv = root().join("target/litellm-venv");
+        if !venv.join("bin/litellm").exists() {
+            step("creating target/litellm-venv", Command::new(system_python()?).args(["-m", "venv"]).arg(&venv))?;
+            step(
+                "installing the LiteLLM proxy for comparison",
+                Command::new(venv.join("bin/python")).args(["-m", "pip", "install", "--quiet", LITELLM]),
+            )?;
+        }
+        args.extend(["--litellm".to_owned(), venv.join("bin/litellm").display().to_string()]);
+    }
     step(
         "building the gateway, the mock provider and the benchmark (release)",
         cargo().args(["build", "--release", "-p", "memory-proxy", "-p", "mock-provider", "-p", "bench"]),
@@ -139,7 +197,7 @@ fn bench(args: &[String]) -> Result<(), String> {
         .current_dir(root())
         .arg("--bin-dir")
         .arg(&release)
-        .args(args)
+        .args(&args)
         .spawn()
         .map_err(|e| format!("cannot start the benchmark: {e}"))?;
     let started = Instant::now();

@@ -70,6 +70,11 @@ struct HeaderDetector {
     default_user: Option<String>,
 }
 
+/// The first rule whose header matches its pattern.
+fn first_match<'r>(rules: &'r [Compiled], request: &Request) -> Option<&'r Compiled> {
+    rules.iter().find(|rule| request.header(&rule.header).is_some_and(|value| rule.pattern.is_match(value)))
+}
+
 fn compile(header: &str, pattern: &str, value: &str, what: &str) -> Result<Compiled, String> {
     let pattern = Regex::new(pattern).map_err(|e| format!("{what} pattern `{pattern}`: {e}"))?;
     Ok(Compiled { header: header.to_ascii_lowercase(), pattern, value: value.to_owned() })
@@ -94,14 +99,11 @@ impl Detector for HeaderDetector {
     }
 
     fn detect(&self, request: &Request) -> Result<Identity, String> {
-        let first_match = |rules: &[Compiled]| {
-            rules.iter().find(|rule| request.header(&rule.header).is_some_and(|value| rule.pattern.is_match(value)))
-        };
         let mut reasons = Vec::new();
         let user = if let Some(user) = request.header(&self.custom_header).map(str::trim).filter(|u| !u.is_empty()) {
             reasons.push(format!("user from header {}", self.custom_header));
             Some(user.to_owned())
-        } else if let Some(rule) = first_match(&self.users) {
+        } else if let Some(rule) = first_match(&self.users, request) {
             reasons.push(format!("user from {} matching `{}`", rule.header, rule.pattern.as_str()));
             Some(rule.value.clone())
         } else if let Some(default) = &self.default_user {
@@ -110,7 +112,7 @@ impl Detector for HeaderDetector {
         } else {
             None
         };
-        let client = first_match(&self.clients).map(|rule| {
+        let client = first_match(&self.clients, request).map(|rule| {
             reasons.push(format!("client from {} matching `{}`", rule.header, rule.pattern.as_str()));
             rule.value.clone()
         });

@@ -1,7 +1,7 @@
 //! Detectors: who is calling, from which client, for which project.
 
 use crate::Header;
-pub use crate::bindings::exports::memory_proxy::plugin::detector::{Identity, Request};
+pub use crate::bindings::exports::memory_proxy::plugin::detection::{Identity, Request};
 
 /// A detector. `new` runs once per plugin instance (instances are reused), so
 /// expensive set-up (compiling patterns, reading config) belongs there.
@@ -48,7 +48,11 @@ macro_rules! register_detector {
             struct Export;
             static INSTANCE: $crate::Instance<$plugin> = $crate::Instance::new();
 
-            impl $crate::bindings::exports::memory_proxy::plugin::detector::Guest for Export {
+            impl $crate::bindings::exports::memory_proxy::plugin::detection::Guest for Export {
+                fn init() -> ::core::result::Result<(), ::std::string::String> {
+                    INSTANCE.get(<$plugin as $crate::detector::Detector>::new).map(|_| ())
+                }
+
                 fn detect(
                     request: $crate::detector::Request,
                 ) -> ::core::result::Result<$crate::detector::Identity, ::std::string::String> {

@@ -127,7 +127,7 @@ impl<T> Instance<T> {
     }
 
     pub fn get(&self, new: impl FnOnce() -> Result<T, String>) -> Result<&T, String> {
-        self.0.get_or_init(new).as_ref().map_err(|e| format!("plugin initialisation failed: {e}"))
+        self.0.get_or_init(new).as_ref().map_err(Clone::clone)
     }
 }
 

@@ -1,6 +1,6 @@
 //! Memory injectors: recalled memories in, a patch to the prompt out.
 
-pub use crate::bindings::injector::exports::memory_proxy::plugin::memory_injector::{
+pub use crate::bindings::injector::exports::memory_proxy::plugin::injection::{
     Memory, Patch, Position, Request, Scope,
 };
 
@@ -24,7 +24,11 @@ macro_rules! register_memory_injector {
             struct Export;
             static INSTANCE: $crate::Instance<$plugin> = $crate::Instance::new();
 
-            impl $crate::bindings::injector::exports::memory_proxy::plugin::memory_injector::Guest for Export {
+            impl $crate::bindings::injector::exports::memory_proxy::plugin::injection::Guest for Export {
+                fn init() -> ::core::result::Result<(), ::std::string::String> {
+                    INSTANCE.get(<$plugin as $crate::memory_injector::MemoryInjector>::new).map(|_| ())
+                }
+
                 fn inject(
                     request: $crate::memory_injector::Request,
                 ) -> ::core::result::Result<

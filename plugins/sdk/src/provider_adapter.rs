@@ -1,6 +1,6 @@
 //! Provider adapters: a client's API translated for an upstream that speaks another.
 
-pub use crate::bindings::adapter::exports::memory_proxy::plugin::provider_adapter::{
+pub use crate::bindings::adapter::exports::memory_proxy::plugin::adaptation::{
     AdapterError, Context, InvalidRequest, SseEvent, UpstreamRequest,
 };
 
@@ -57,22 +57,20 @@ impl AdapterError {
     }
 }
 
-/// The resource the host holds for one stream; wraps the plugin's translator.
-#[doc(hidden)]
-pub struct StreamResource<S>(pub std::cell::RefCell<S>);
-
 /// Registers a [`ProviderAdapter`] as this plugin's export.
 #[macro_export]
 macro_rules! register_provider_adapter {
     ($plugin:ty) => {
         #[allow(unsafe_code)]
         const _: () = {
-            use $crate::bindings::adapter::exports::memory_proxy::plugin::provider_adapter as wit;
+            use $crate::bindings::adapter::exports::memory_proxy::plugin::adaptation as wit;
             use $crate::provider_adapter::{
-                AdapterError, Context, ProviderAdapter, SseEvent, StreamResource, StreamTranslator, UpstreamRequest,
+                AdapterError, Context, ProviderAdapter, SseEvent, StreamTranslator, UpstreamRequest,
             };
 
             struct Export;
+            /// The resource the host holds for one stream.
+            struct StreamResource(::std::cell::RefCell<Translator>);
             static INSTANCE: $crate::Instance<$plugin> = $crate::Instance::new();
             type Translator = <$plugin as ProviderAdapter>::Stream;
 
@@ -81,7 +79,11 @@ macro_rules! register_provider_adapter {
             }
 
             impl wit::Guest for Export {
-                type Stream = StreamResource<Translator>;
+                type StreamTranslator = StreamResource;
+
+                fn init() -> ::core::result::Result<(), ::std::string::String> {
+                    plugin().map(|_| ())
+                }
 
                 fn translate_request(
                     context: Context,
@@ -109,7 +111,7 @@ macro_rules! register_provider_adapter {
                 }
             }
 
-            impl wit::GuestStream for StreamResource<Translator> {
+            impl wit::GuestStreamTranslator for StreamResource {
                 fn new(context: Context) -> Self {
                     StreamResource(::std::cell::RefCell::new(<Translator as StreamTranslator>::new(&context)))
                 }

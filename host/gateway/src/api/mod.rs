@@ -1,8 +1,10 @@
 //! The HTTP surface: which routes exist, which need a key, and the small handlers
 //! that hand model calls to the pipeline.
 
+mod admin;
 mod health;
 mod models;
+mod routing_info;
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -22,6 +24,8 @@ pub fn router(state: AppState) -> Router {
     let keyed = Router::new()
         .route("/v1/chat/completions", post(chat_completions))
         .route("/chat/completions", post(chat_completions))
+        .route("/v1/responses", post(responses))
+        .route("/responses", post(responses))
         .route("/v1/messages", post(messages))
         .route("/v1/messages/count_tokens", post(count_tokens))
         .route("/v1/embeddings", post(embeddings))
@@ -29,6 +33,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/models", get(models::list))
         .route("/models", get(models::list))
         .route("/health", get(health::deployments))
+        .route("/memory-routing/info", get(routing_info::info).post(routing_info::info))
+        .route("/admin/plugins", get(admin::plugins))
         .route_layer(from_fn(auth::require_master_key));
     let open = Router::new()
         .route("/health/liveliness", get(health::liveliness))
@@ -38,6 +44,10 @@ pub fn router(state: AppState) -> Router {
 
 async fn chat_completions(Extension(ctx): Extension<RequestContext>, headers: HeaderMap, body: Body) -> Response {
     proxy::handle(ClientApi::OpenAiChat, ctx, headers, body).await
+}
+
+async fn responses(Extension(ctx): Extension<RequestContext>, headers: HeaderMap, body: Body) -> Response {
+    proxy::handle(ClientApi::OpenAiResponses, ctx, headers, body).await
 }
 
 async fn messages(Extension(ctx): Extension<RequestContext>, headers: HeaderMap, body: Body) -> Response {

@@ -5,6 +5,7 @@
 //! error reaches whoever asks for that model.
 
 pub mod env;
+pub mod plugins;
 mod raw;
 
 use std::collections::BTreeMap;
@@ -39,6 +40,7 @@ pub struct Config {
     pub database_url: Option<String>,
     pub max_request_bytes: usize,
     pub user_id_mappings: UserIdMappings,
+    pub plugins: plugins::PluginsConfig,
 }
 
 /// One entry of `model_list`: a way to serve the model group `model_name`.
@@ -121,11 +123,13 @@ impl Config {
     pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
-        Self::parse(&text, &|var| std::env::var(var).ok())
+        let base_dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        Self::parse(&text, &|var| std::env::var(var).ok(), base_dir)
     }
 
-    /// Validates config text; `lookup` resolves environment variables.
-    pub fn parse(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Loaded, ConfigError> {
+    /// Validates config text; `lookup` resolves environment variables and relative
+    /// paths are relative to `base_dir`.
+    pub fn parse(text: &str, lookup: &dyn Fn(&str) -> Option<String>, base_dir: &Path) -> Result<Loaded, ConfigError> {
         let mut document: serde_yaml::Value =
             serde_yaml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
         if document.is_null() {
@@ -138,7 +142,7 @@ impl Config {
         if !ignored.is_empty() {
             warnings.push(format!("config keys not implemented, ignored: {}", ignored.join(", ")));
         }
-        let config = validate(raw, &missing, lookup, &mut warnings)?;
+        let config = validate(raw, &missing, lookup, base_dir, &mut warnings)?;
         Ok(Loaded { config, warnings })
     }
 }
@@ -178,6 +182,7 @@ fn validate(
     raw: RawConfig,
     missing: &[env::MissingVar],
     lookup: &dyn Fn(&str) -> Option<String>,
+    base_dir: &Path,
     warnings: &mut Vec<String>,
 ) -> Result<Config, ConfigError> {
     // An unset variable disables the deployment that uses it; anywhere else it is an
@@ -227,6 +232,8 @@ fn validate(
             .push(format!("router_settings.routing_strategy `{strategy}` is not implemented; using simple-shuffle"));
     }
 
+    // The header detector's config, unless the plugins section gives it another.
+    let user_id_mappings_json = serde_json::to_string(&raw.user_id_mappings).unwrap_or_else(|_| "{}".to_owned());
     let general = raw.general_settings;
     let master_key = match general.master_key {
         Some(key) if key.is_empty() => return Err(invalid("general_settings.master_key", "is empty")),
@@ -251,6 +258,7 @@ fn validate(
         master_key,
         database_url: general.database_url,
         max_request_bytes,
+        plugins: plugins::validate(raw.plugins, base_dir, &user_id_mappings_json, lookup)?,
         user_id_mappings: user_id_mappings(raw.user_id_mappings)?,
     })
 }

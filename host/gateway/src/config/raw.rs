@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize, Default, Debug)]
 pub struct RawConfig {
@@ -17,6 +17,8 @@ pub struct RawConfig {
     pub router_settings: RawRouterSettings,
     #[serde(default)]
     pub user_id_mappings: RawUserIdMappings,
+    #[serde(default)]
+    pub plugins: RawPlugins,
 }
 
 #[derive(Deserialize, Debug)]
@@ -97,17 +99,47 @@ pub struct RawRouterSettings {
     pub fallbacks: Option<Vec<BTreeMap<String, Vec<String>>>>,
 }
 
-#[derive(Deserialize, Default, Debug)]
+#[derive(Deserialize, Serialize, Default, Debug)]
 pub struct RawUserIdMappings {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub custom_header: Option<String>,
     #[serde(default)]
     pub header_patterns: Vec<RawHeaderPattern>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub default_user_id: Option<String>,
 }
 
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize, Serialize, Debug)]
 pub struct RawHeaderPattern {
     pub header: String,
     pub pattern: String,
     pub user_id: String,
+}
+
+/// Ours: the WebAssembly plugins. A list that is absent takes the built-in default.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlugins {
+    pub directory: Option<String>,
+    pub cache_directory: Option<String>,
+    pub timeout_ms: Option<u64>,
+    pub memory_mb: Option<u64>,
+    pub max_failures: Option<u32>,
+    pub detectors: Option<Vec<RawPlugin>>,
+    pub memory_injector: Option<RawPlugin>,
+    pub provider_adapters: Option<Vec<RawPlugin>>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlugin {
+    pub name: String,
+    pub file: Option<String>,
+    pub enabled: Option<bool>,
+    pub config: Option<serde_yaml::Value>,
+    pub timeout_ms: Option<u64>,
+    pub memory_mb: Option<u64>,
+    pub on_error: Option<String>,
+    pub isolation: Option<String>,
+    pub providers: Option<Vec<String>>,
 }

@@ -5,7 +5,7 @@ fn env(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option
 }
 
 fn parse(text: &str) -> Result<Loaded, ConfigError> {
-    Config::parse(text, &env(&[("OPENAI_KEY", "sk-openai"), ("MASTER", "sk-master")]))
+    Config::parse(text, &env(&[("OPENAI_KEY", "sk-openai"), ("MASTER", "sk-master")]), Path::new("/etc/memory-proxy"))
 }
 
 const LITELLM_EXAMPLE: &str = r#"
@@ -145,9 +145,50 @@ fn a_missing_master_key_variable_is_an_error_not_an_open_gateway() {
 
 #[test]
 fn master_key_can_come_from_the_environment() {
-    let loaded = Config::parse("", &env(&[("MEMORY_PROXY_MASTER_KEY", "sk-env")])).unwrap();
+    let loaded = Config::parse("", &env(&[("MEMORY_PROXY_MASTER_KEY", "sk-env")]), Path::new(".")).unwrap();
     assert_eq!(loaded.config.master_key.map(|k| k.expose().to_owned()).as_deref(), Some("sk-env"));
     let empty = parse("").unwrap();
     assert!(empty.config.deployments.is_empty() && empty.config.master_key.is_none());
     assert_eq!(empty.config.max_request_bytes, DEFAULT_MAX_REQUEST_BYTES);
+}
+
+#[test]
+fn plugins_default_to_the_built_in_set() {
+    let Loaded { config, .. } = parse("user_id_mappings:\n  default_user_id: someone\n").unwrap();
+    let plugins = &config.plugins;
+    assert_eq!(plugins.directory, Path::new("/etc/memory-proxy/plugins/dist"));
+    let names: Vec<&str> = plugins.detectors.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, ["claude-code-detector", "codex-detector", "header-detector"]);
+    assert_eq!(plugins.detectors[2].file, Path::new("/etc/memory-proxy/plugins/dist/header_detector.wasm"));
+    let header_config: serde_json::Value = serde_json::from_str(&plugins.detectors[2].config_json).unwrap();
+    assert_eq!(header_config["default_user_id"], "someone", "user_id_mappings feeds the header detector");
+    assert_eq!(plugins.detectors[0].timeout, Duration::from_millis(50));
+    assert_eq!(plugins.detectors[0].on_error, plugins::OnError::FailOpen);
+    assert_eq!(plugins.memory_injector.as_ref().unwrap().name, "system-prompt-injector");
+    let adapters: Vec<(&str, usize)> = plugins.provider_adapters.iter().map(|a| (a.name.as_str(), a.providers.len())).collect();
+    assert_eq!(adapters, [("anthropic-adapter", 1), ("openai-adapter", 18), ("gemini-adapter", 1)]);
+    assert_eq!(plugins.provider_adapters[0].on_error, plugins::OnError::FailClosed);
+}
+
+#[test]
+fn plugin_entries_are_checked_with_their_path() {
+    let cases = [
+        ("plugins:\n  detectors:\n    - {name: a, on_error: maybe}\n", "plugins.detectors[0].on_error: `maybe` is not fail-open or fail-closed"),
+        ("plugins:\n  provider_adapters:\n    - {name: a}\n", "plugins.provider_adapters[0].providers: a provider adapter needs the providers it serves"),
+        ("plugins:\n  provider_adapters:\n    - {name: a, providers: [azure]}\n", "plugins.provider_adapters[0].providers[0]: unknown provider `azure`"),
+        ("plugins:\n  detectors:\n    - {name: a, timeout_ms: 0}\n", "plugins.detectors[0].timeout_ms: must be between 1 and 10000"),
+        ("plugins:\n  detectors:\n    - {name: a}\n    - {name: a}\n", "plugins.detectors[1].name: `a` is listed twice"),
+        ("plugins:\n  detector: []\n", "plugins.detector: unknown field `detector`"),
+    ];
+    for (text, expected) in cases {
+        let error = parse(text).unwrap_err().to_string();
+        assert!(error.starts_with(expected), "{error}");
+    }
+    let Loaded { config, .. } =
+        parse("plugins:\n  directory: /opt/p\n  detectors:\n    - {name: mine, file: x.wasm, config: {k: 1}, isolation: per-request}\n    - {name: off, enabled: false}\n")
+            .unwrap();
+    let [mine] = config.plugins.detectors.as_slice() else { panic!("one enabled detector") };
+    assert_eq!(mine.file, Path::new("/opt/p/x.wasm"));
+    assert_eq!(mine.config_json, r#"{"k":1}"#);
+    assert_eq!(mine.isolation, plugins::Isolation::PerRequest);
 }

@@ -1,0 +1,57 @@
+//! `GET|POST /memory-routing/info`: how the gateway sees the calling request: user,
+//! project and client with what decided each, the memory scope and its Supermemory
+//! container tag, and the models the caller may use. POST takes a request body in
+//! any API shape, so prompt-based detection (a working directory) can be checked too.
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use http::HeaderMap;
+use serde_json::json;
+
+use crate::adapter::ClientApi;
+use crate::body::JsonBody;
+use crate::context::RequestContext;
+use crate::error::{ErrorShape, GatewayError};
+use crate::identity::{self, Source};
+use crate::proxy::read_body;
+
+pub async fn info(Extension(ctx): Extension<RequestContext>, headers: HeaderMap, body: Body) -> Response {
+    match describe(&ctx, &headers, body).await {
+        Ok(answer) => answer.into_response(),
+        Err(error) => error.into_response(ErrorShape::OpenAi),
+    }
+}
+
+/// The API a sample body is written in, judged by its fields.
+fn api_of(body: &JsonBody, headers: &HeaderMap) -> ClientApi {
+    if body.contains("input") && !body.contains("messages") {
+        ClientApi::OpenAiResponses
+    } else if body.contains("system") || headers.contains_key("anthropic-version") {
+        ClientApi::AnthropicMessages
+    } else {
+        ClientApi::OpenAiChat
+    }
+}
+
+async fn describe(ctx: &RequestContext, headers: &HeaderMap, body: Body) -> Result<Json<serde_json::Value>, GatewayError> {
+    let bytes = read_body(headers, body, ctx.snapshot.config.max_request_bytes).await?;
+    let body = if bytes.iter().all(u8::is_ascii_whitespace) { None } else { Some(JsonBody::parse(&bytes)?) };
+    let api = body.as_ref().map_or(ClientApi::OpenAiChat, |b| api_of(b, headers));
+    let identity = identity::identify(&ctx.snapshot, api, headers, body.as_ref()).await?;
+    let rule = match &identity.user.source {
+        Source::Header { name } => format!("header {name}"),
+        Source::Plugin { name, reason } => format!("plugin {name}: {reason}"),
+        Source::Default => "default_user_id".to_owned(),
+    };
+    Ok(Json(json!({
+        "user_id": identity.user.value,
+        "project": identity.project(),
+        "client": identity.client(),
+        "matched_rule": rule,
+        "identity": identity,
+        "memory_scope": identity::memory_scope(&identity),
+        "supermemory_container_tag": identity::container_tag(&identity),
+        "models": ctx.snapshot.router.model_names(),
+    })))
+}

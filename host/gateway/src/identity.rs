@@ -1,0 +1,339 @@
+//! Who is calling, from which client, for which project: the scope memory and
+//! analytics hang on. Resolved once per request, each field with where it came from:
+//! an explicit header first, then the detector plugins (in config order), then the
+//! defaults.
+
+use std::borrow::Cow;
+
+use http::HeaderMap;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::adapter::ClientApi;
+use crate::body::JsonBody;
+use crate::error::GatewayError;
+use crate::plugins::PluginSet;
+use crate::plugins::hooks::{DetectRequest, Header};
+use crate::state::Snapshot;
+
+/// The header that names the project outright.
+pub const PROJECT_HEADER: &str = "x-memory-project";
+
+/// Headers a plugin never sees: credentials.
+const SECRET_HEADERS: [&str; 6] = ["authorization", "x-api-key", "api-key", "cookie", "proxy-authorization", "x-memory-proxy-key"];
+
+/// How much of the system prompt a detector sees: its start and its end (where
+/// agents state their environment), not the middle of a 30 KB prompt.
+const SYSTEM_HEAD: usize = 4 * 1024;
+const SYSTEM_TAIL: usize = 12 * 1024;
+/// How much of the first user message a detector sees.
+const USER_HEAD: usize = 8 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Source {
+    Header { name: String },
+    Plugin { name: String, reason: String },
+    Default,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Field {
+    pub value: String,
+    pub source: Source,
+}
+
+/// The resolved scope of one request.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Identity {
+    pub user: Field,
+    pub project: Option<Field>,
+    pub client: Option<Field>,
+}
+
+impl Identity {
+    pub fn project(&self) -> Option<&str> {
+        self.project.as_ref().map(|f| f.value.as_str())
+    }
+
+    pub fn client(&self) -> Option<&str> {
+        self.client.as_ref().map(|f| f.value.as_str())
+    }
+}
+
+/// The memory scope as a readable path: `user/<user>` or `user/<user>/project/<project>`.
+pub fn memory_scope(identity: &Identity) -> String {
+    match identity.project() {
+        Some(project) => format!("user/{}/project/{project}", identity.user.value),
+        None => format!("user/{}", identity.user.value),
+    }
+}
+
+/// The Supermemory `containerTag` of a scope. Tags allow only `[a-zA-Z0-9_:-]` and 100
+/// characters, so the user is sanitised and the project (a path) becomes its folder
+/// name plus a short hash of the whole path, which keeps two `app` folders apart.
+pub fn container_tag(identity: &Identity) -> String {
+    fn clean(text: &str, max: usize) -> String {
+        text.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).take(max).collect()
+    }
+    let user = clean(&identity.user.value, 40);
+    match identity.project() {
+        Some(project) => {
+            use sha2::{Digest, Sha256};
+            let digest = Sha256::digest(project.as_bytes());
+            let hash: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+            let folder = project.trim_end_matches('/').rsplit('/').next().unwrap_or(project);
+            format!("mp:u:{user}:p:{}-{hash}", clean(folder, 32))
+        }
+        None => format!("mp:u:{user}"),
+    }
+}
+
+/// Resolves the identity of a request. `body` is None for calls without a prompt
+/// (e.g. `GET /memory-routing/info`).
+pub async fn identify(
+    snapshot: &Snapshot,
+    api: ClientApi,
+    headers: &HeaderMap,
+    body: Option<&JsonBody>,
+) -> Result<Identity, GatewayError> {
+    let mappings = &snapshot.config.user_id_mappings;
+    let explicit = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(|value| Field { value: value.to_owned(), source: Source::Header { name: name.to_owned() } })
+    };
+    let user = explicit(mappings.custom_header.as_str());
+    let project = explicit(PROJECT_HEADER);
+    let detection = if user.is_some() && project.is_some() {
+        Default::default()
+    } else {
+        detect(&snapshot.plugins, api, headers, body).await?
+    };
+    let from_plugin = |decided: Option<crate::plugins::hooks::Decided>| {
+        decided.map(|d| Field { value: d.value, source: Source::Plugin { name: d.plugin, reason: d.reason } })
+    };
+    Ok(Identity {
+        user: user.or_else(|| from_plugin(detection.user)).unwrap_or_else(|| Field {
+            value: mappings.default_user_id.clone(),
+            source: Source::Default,
+        }),
+        project: project.or_else(|| from_plugin(detection.project)),
+        client: from_plugin(detection.client),
+    })
+}
+
+async fn detect(
+    plugins: &PluginSet,
+    api: ClientApi,
+    headers: &HeaderMap,
+    body: Option<&JsonBody>,
+) -> Result<crate::plugins::hooks::Detection, GatewayError> {
+    if plugins.detectors.is_empty() {
+        return Ok(Default::default());
+    }
+    let (system_excerpt, user_excerpt) = body.map(|b| excerpts(api, b)).unwrap_or_default();
+    let request = DetectRequest {
+        api: api.wit(),
+        model: body.and_then(|b| b.get::<String>("model").ok().flatten()).unwrap_or_default(),
+        headers: headers
+            .iter()
+            .filter(|(name, _)| !SECRET_HEADERS.contains(&name.as_str()))
+            .map(|(name, value)| Header {
+                name: name.as_str().to_owned(),
+                value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            })
+            .collect(),
+        system_excerpt,
+        user_excerpt,
+    };
+    plugins.detect(&request).await
+}
+
+/// The system prompt's text (capped: head and tail) and the first user message's
+/// text (capped: head), read without parsing the rest of the conversation.
+pub fn excerpts(api: ClientApi, body: &JsonBody) -> (String, String) {
+    let mut system = String::new();
+    if let Some(raw) = body.raw("system").or_else(|| body.raw("instructions")) {
+        system.push_str(&text_of(raw));
+    }
+    let conversation = body.raw("messages").or_else(|| body.raw("input"));
+    let mut user = String::new();
+    if let Some(raw) = conversation {
+        if api == ClientApi::OpenAiResponses && raw.get().starts_with('"') {
+            user = text_of(raw);
+        } else {
+            for message in messages(raw) {
+                match message.role.as_ref() {
+                    "system" | "developer" => {
+                        if !system.is_empty() {
+                            system.push('\n');
+                        }
+                        system.push_str(&message.content.map(text_of).unwrap_or_default());
+                    }
+                    "user" => {
+                        user = message.content.map(text_of).unwrap_or_default();
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    (head_and_tail(system, SYSTEM_HEAD, SYSTEM_TAIL), head_and_tail(user, USER_HEAD, 0))
+}
+
+#[derive(Deserialize)]
+struct MessageView<'a> {
+    #[serde(borrow, default)]
+    role: Cow<'a, str>,
+    #[serde(borrow, default)]
+    content: Option<&'a RawValue>,
+}
+
+/// The messages of a JSON array one by one, each parsed only as far as its role, so
+/// reading the first user message does not parse a 100 KB conversation.
+fn messages(raw: &RawValue) -> impl Iterator<Item = MessageView<'_>> {
+    let text = raw.get();
+    let mut position = text.find('[').map(|i| i + 1);
+    std::iter::from_fn(move || {
+        let start = position?;
+        let rest = text[start..].trim_start();
+        let offset = text.len() - rest.len();
+        if rest.starts_with(']') || rest.is_empty() {
+            position = None;
+            return None;
+        }
+        let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<MessageView<'_>>();
+        match stream.next() {
+            Some(Ok(message)) => {
+                let after = offset + stream.byte_offset();
+                position = text[after..].trim_start().strip_prefix(',').map(|r| text.len() - r.len());
+                Some(message)
+            }
+            // Not a message object (a bare string in Responses input, ...): stop.
+            _ => {
+                position = None;
+                None
+            }
+        }
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ContentView<'a> {
+    Text(#[serde(borrow)] Cow<'a, str>),
+    Parts(#[serde(borrow)] Vec<PartView<'a>>),
+    Other(serde::de::IgnoredAny),
+}
+
+#[derive(Deserialize)]
+struct PartView<'a> {
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+}
+
+/// The text of a content value: a string, or the `text` of each part.
+fn text_of(raw: &RawValue) -> String {
+    match serde_json::from_str::<ContentView<'_>>(raw.get()) {
+        Ok(ContentView::Text(text)) => text.into_owned(),
+        Ok(ContentView::Parts(parts)) => {
+            parts.iter().filter_map(|p| p.text.as_deref()).collect::<Vec<_>>().join("\n")
+        }
+        _ => String::new(),
+    }
+}
+
+/// `text` capped to its first `head` and last `tail` bytes (on char boundaries).
+fn head_and_tail(text: String, head: usize, tail: usize) -> String {
+    if text.len() <= head + tail {
+        return text;
+    }
+    let mut head_end = head;
+    while !text.is_char_boundary(head_end) {
+        head_end -= 1;
+    }
+    let mut tail_start = text.len() - tail;
+    while !text.is_char_boundary(tail_start) {
+        tail_start += 1;
+    }
+    let mut out = String::with_capacity(head + tail + 8);
+    out.push_str(&text[..head_end]);
+    if tail > 0 {
+        out.push_str("\n[...]\n");
+        out.push_str(&text[tail_start..]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn excerpt(api: ClientApi, body: &str) -> (String, String) {
+        excerpts(api, &JsonBody::parse(body.as_bytes()).unwrap())
+    }
+
+    #[test]
+    fn openai_system_messages_and_first_user_message() {
+        let (system, user) = excerpt(
+            ClientApi::OpenAiChat,
+            r#"{"model":"m","messages":[{"role":"system","content":"Be brief."},{"role":"developer","content":[{"type":"text","text":"Dev."}]},{"role":"user","content":[{"type":"text","text":"Hi"},{"type":"image_url","image_url":{"url":"x"}}]},{"role":"user","content":"later"}]}"#,
+        );
+        assert_eq!((system.as_str(), user.as_str()), ("Be brief.\nDev.", "Hi"));
+    }
+
+    #[test]
+    fn anthropic_system_blocks_and_responses_input() {
+        let (system, user) = excerpt(
+            ClientApi::AnthropicMessages,
+            r#"{"system":[{"type":"text","text":"A"},{"type":"text","text":"B"}],"messages":[{"role":"user","content":"Q"}]}"#,
+        );
+        assert_eq!((system.as_str(), user.as_str()), ("A\nB", "Q"));
+        let (system, user) = excerpt(
+            ClientApi::OpenAiResponses,
+            r#"{"instructions":"I","input":[{"type":"message","role":"developer","content":[{"type":"input_text","text":"D"}]},{"type":"message","role":"user","content":[{"type":"input_text","text":"<cwd>/x</cwd>"}]}]}"#,
+        );
+        assert_eq!((system.as_str(), user.as_str()), ("I\nD", "<cwd>/x</cwd>"));
+        let (_, user) = excerpt(ClientApi::OpenAiResponses, r#"{"input":"just text"}"#);
+        assert_eq!(user, "just text");
+    }
+
+    #[test]
+    fn long_prompts_keep_their_head_and_tail() {
+        let long = format!("{}{}", "a".repeat(20_000), "Primary working directory: /srv/x");
+        let (system, _) = excerpt(ClientApi::AnthropicMessages, &serde_json::json!({ "system": long, "messages": [] }).to_string());
+        assert!(system.len() <= SYSTEM_HEAD + SYSTEM_TAIL + 8);
+        assert!(system.ends_with("Primary working directory: /srv/x"));
+        assert!(system.starts_with("aaaa"));
+    }
+
+    #[test]
+    fn container_tags_fit_supermemory_rules() {
+        let field = |value: &str| Field { value: value.to_owned(), source: Source::Default };
+        let identity = |user: &str, project: Option<&str>| Identity { user: field(user), project: project.map(field), client: None };
+        assert_eq!(container_tag(&identity("pycharm-ai", None)), "mp:u:pycharm-ai");
+        let a = container_tag(&identity("ana@example.com", Some("/home/ana/app")));
+        let b = container_tag(&identity("ana@example.com", Some("/srv/app")));
+        assert!(a.starts_with("mp:u:ana_example_com:p:app-"), "{a}");
+        assert_ne!(a, b, "same folder name, different paths");
+        let long = container_tag(&identity(&"u".repeat(300), Some(&format!("/{}", "p".repeat(300)))));
+        assert!(long.len() <= 100, "{}", long.len());
+        for tag in [a, b, long] {
+            assert!(tag.chars().all(|c| c.is_ascii_alphanumeric() || "_:-".contains(c)), "{tag}");
+        }
+    }
+
+    #[test]
+    fn iterates_messages_one_by_one() {
+        let raw = RawValue::from_string(r#"[ {"role":"user","content":"first"} , {"role":"assistant"} ]"#.to_owned()).unwrap();
+        let roles: Vec<String> = messages(&raw).map(|m| m.role.into_owned()).collect();
+        assert_eq!(roles, ["user", "assistant"]);
+        let empty = RawValue::from_string("[]".to_owned()).unwrap();
+        assert_eq!(messages(&empty).count(), 0);
+    }
+}

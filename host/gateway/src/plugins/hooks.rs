@@ -1,0 +1,262 @@
+//! The hooks as the request pipeline sees them: detection over the detector chain,
+//! injection, and a provider adapter's translations. Each applies its plugin's
+//! `on_error` policy, so callers only see an answer or the error to give the client.
+
+use std::sync::Arc;
+
+use wasmtime::component::ResourceAny;
+
+use super::bindings::v0_1_0::{adapter, detector, injector};
+use super::plugin::{Bindings, Plugin, Warm};
+use super::{PluginError, PluginSet};
+use crate::config::plugins::OnError;
+use crate::error::{ErrorKind, GatewayError};
+use crate::sse::SseEvent;
+
+pub use super::bindings::v0_1_0::types::{Api, Header};
+pub use adapter::exports::memory_proxy::plugin::adaptation::{
+    AdapterError, Context as AdapterContext, UpstreamRequest as AdaptedRequest,
+};
+pub use detector::exports::memory_proxy::plugin::detection::{Identity, Request as DetectRequest};
+pub use injector::exports::memory_proxy::plugin::injection::{
+    Memory, Patch, Position, Request as InjectRequest, Scope,
+};
+
+type WitSseEvent = adapter::exports::memory_proxy::plugin::adaptation::SseEvent;
+
+/// A field of the identity, and the plugin and reason that decided it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Decided {
+    pub value: String,
+    pub plugin: String,
+    pub reason: String,
+}
+
+/// What the detectors made of a request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Detection {
+    pub user: Option<Decided>,
+    pub project: Option<Decided>,
+    pub client: Option<Decided>,
+}
+
+impl Detection {
+    fn complete(&self) -> bool {
+        self.user.is_some() && self.project.is_some() && self.client.is_some()
+    }
+
+    /// Takes the fields this identity sets that no earlier detector decided.
+    fn merge(&mut self, plugin: &str, identity: Identity) {
+        let decided = |value: String| Decided { value, plugin: plugin.to_owned(), reason: identity.reason.clone() };
+        for (slot, value) in
+            [(&mut self.user, identity.user), (&mut self.project, identity.project), (&mut self.client, identity.client)]
+        {
+            if slot.is_none()
+                && let Some(value) = value.filter(|v| !v.trim().is_empty())
+            {
+                *slot = Some(decided(value));
+            }
+        }
+    }
+}
+
+fn plugin_failed(plugin: &Plugin, error: &PluginError) -> GatewayError {
+    GatewayError::new(ErrorKind::Internal, format!("plugin `{}` failed: {error}", plugin.name()))
+}
+
+fn wrong_kind(plugin: &Plugin) -> wasmtime::Error {
+    wasmtime::Error::msg(format!("plugin `{}` is not a {:?}", plugin.name(), plugin.kind))
+}
+
+impl PluginSet {
+    /// Runs the detectors in configured order; the first answer for each field wins.
+    /// A failing detector is skipped (fail-open) or fails the request (fail-closed).
+    pub async fn detect(&self, request: &DetectRequest) -> Result<Detection, GatewayError> {
+        let mut detection = Detection::default();
+        for plugin in &self.detectors {
+            if detection.complete() {
+                break;
+            }
+            let answer = plugin
+                .call(async |warm: &mut Warm| match &warm.bindings {
+                    Bindings::Detector(b) => b.memory_proxy_plugin_detection().call_detect(&mut warm.store, request).await,
+                    _ => Err(wrong_kind(plugin)),
+                })
+                .await;
+            let error = match answer {
+                Ok(Ok(identity)) => {
+                    detection.merge(plugin.name(), identity);
+                    continue;
+                }
+                Ok(Err(message)) => {
+                    plugin.reported(&message);
+                    PluginError::Reported(message)
+                }
+                Err(error) => error,
+            };
+            if plugin.spec.on_error == OnError::FailClosed {
+                return Err(plugin_failed(plugin, &error));
+            }
+        }
+        Ok(detection)
+    }
+
+    /// The injector's patch for these memories; None without an injector, without a
+    /// patch, or when the injector fails open.
+    pub async fn inject(&self, request: &InjectRequest) -> Result<Option<Patch>, GatewayError> {
+        let Some(plugin) = &self.memory_injector else {
+            return Ok(None);
+        };
+        let answer = plugin
+            .call(async |warm: &mut Warm| match &warm.bindings {
+                Bindings::MemoryInjector(b) => b.memory_proxy_plugin_injection().call_inject(&mut warm.store, request).await,
+                _ => Err(wrong_kind(plugin)),
+            })
+            .await;
+        let error = match answer {
+            Ok(Ok(patch)) => return Ok(patch),
+            Ok(Err(message)) => {
+                plugin.reported(&message);
+                PluginError::Reported(message)
+            }
+            Err(error) => error,
+        };
+        match plugin.spec.on_error {
+            OnError::FailOpen => Ok(None),
+            OnError::FailClosed => Err(plugin_failed(plugin, &error)),
+        }
+    }
+}
+
+/// An adapter's verdict on a request or answer as the client should hear it.
+fn adapter_error(plugin: &Plugin, error: AdapterError) -> GatewayError {
+    match error {
+        AdapterError::InvalidRequest(invalid) => {
+            let error = GatewayError::invalid(invalid.message);
+            match invalid.param {
+                Some(param) => error.with_param(param),
+                None => error,
+            }
+        }
+        AdapterError::BadUpstream(message) => GatewayError::new(
+            ErrorKind::BadGateway,
+            format!("the upstream's answer could not be translated ({}): {message}", plugin.name()),
+        ),
+    }
+}
+
+impl Plugin {
+    pub async fn translate_request(&self, context: &AdapterContext, body: &str) -> Result<AdaptedRequest, GatewayError> {
+        let answer = self
+            .call(async |warm: &mut Warm| match &warm.bindings {
+                Bindings::ProviderAdapter(b) => {
+                    b.memory_proxy_plugin_adaptation().call_translate_request(&mut warm.store, context, body).await
+                }
+                _ => Err(wrong_kind(self)),
+            })
+            .await
+            .map_err(|e| plugin_failed(self, &e))?;
+        answer.map_err(|e| adapter_error(self, e))
+    }
+
+    pub async fn translate_response(&self, context: &AdapterContext, body: &str) -> Result<String, GatewayError> {
+        let answer = self
+            .call(async |warm: &mut Warm| match &warm.bindings {
+                Bindings::ProviderAdapter(b) => {
+                    b.memory_proxy_plugin_adaptation().call_translate_response(&mut warm.store, context, body).await
+                }
+                _ => Err(wrong_kind(self)),
+            })
+            .await
+            .map_err(|e| plugin_failed(self, &e))?;
+        answer.map_err(|e| adapter_error(self, e))
+    }
+
+    pub async fn translate_error(&self, context: &AdapterContext, status: u16, body: &str) -> Result<String, GatewayError> {
+        self.call(async |warm: &mut Warm| match &warm.bindings {
+            Bindings::ProviderAdapter(b) => {
+                b.memory_proxy_plugin_adaptation().call_translate_error(&mut warm.store, context, status, body).await
+            }
+            _ => Err(wrong_kind(self)),
+        })
+        .await
+        .map_err(|e| plugin_failed(self, &e))
+    }
+
+    /// A translator for one streamed answer. It holds its instance until the stream ends.
+    pub async fn open_stream(self: &Arc<Self>, context: &AdapterContext) -> Result<PluginStream, GatewayError> {
+        let mut warm = self.checkout().await.map_err(|e| plugin_failed(self, &e))?;
+        let resource = self
+            .call_on(&mut warm, async |warm: &mut Warm| match &warm.bindings {
+                Bindings::ProviderAdapter(b) => {
+                    b.memory_proxy_plugin_adaptation().stream_translator().call_constructor(&mut warm.store, context).await
+                }
+                _ => Err(wrong_kind(self)),
+            })
+            .await
+            .map_err(|e| plugin_failed(self, &e))?;
+        Ok(PluginStream { plugin: self.clone(), warm: Some(warm), resource })
+    }
+}
+
+/// One stream's translator, living in an instance checked out for the stream. A
+/// stream that ends properly hands the instance back; one abandoned midway (client
+/// gone) discards it with its Store.
+pub struct PluginStream {
+    plugin: Arc<Plugin>,
+    warm: Option<Warm>,
+    resource: ResourceAny,
+}
+
+impl PluginStream {
+    async fn with<R>(
+        &mut self,
+        call: impl AsyncFnOnce(&adapter::ProviderAdapter, &mut wasmtime::Store<super::runtime::State>, ResourceAny) -> wasmtime::Result<R>,
+    ) -> Result<R, GatewayError> {
+        let plugin = self.plugin.clone();
+        let resource = self.resource;
+        let Some(warm) = self.warm.as_mut() else {
+            return Err(plugin_failed(&plugin, &PluginError::Trap("the stream's instance failed earlier".into())));
+        };
+        let result = plugin
+            .call_on(warm, async |warm: &mut Warm| match &warm.bindings {
+                Bindings::ProviderAdapter(b) => call(b, &mut warm.store, resource).await,
+                _ => Err(wrong_kind(&plugin)),
+            })
+            .await;
+        if result.is_err() {
+            // A trapped instance cannot be entered again.
+            self.warm = None;
+        }
+        result.map_err(|e| plugin_failed(&plugin, &e))
+    }
+
+    /// One upstream event in, the client's events out.
+    pub async fn push(&mut self, event: SseEvent) -> Result<Vec<SseEvent>, GatewayError> {
+        let event = WitSseEvent { event: event.event, data: event.data };
+        let out = self
+            .with(async |b, store, resource| {
+                b.memory_proxy_plugin_adaptation().stream_translator().call_push(store, resource, &event).await
+            })
+            .await?;
+        Ok(out.into_iter().map(|e| SseEvent { event: e.event, data: e.data }).collect())
+    }
+
+    /// The upstream ended: the client's remaining events, and whether the upstream's
+    /// stream was complete. The instance goes back to the pool.
+    pub async fn finish(&mut self) -> Result<(Vec<SseEvent>, bool), GatewayError> {
+        let (events, completed) = self
+            .with(async |b, store, resource| {
+                let translator = b.memory_proxy_plugin_adaptation().stream_translator();
+                let events = translator.call_finish(&mut *store, resource).await?;
+                let completed = translator.call_completed(&mut *store, resource).await?;
+                resource.resource_drop_async(&mut *store).await?;
+                Ok((events, completed))
+            })
+            .await?;
+        if let Some(warm) = self.warm.take() {
+            self.plugin.checkin(warm);
+        }
+        Ok((events.into_iter().map(|e| SseEvent { event: e.event, data: e.data }).collect(), completed))
+    }
+}

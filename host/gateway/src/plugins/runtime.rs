@@ -1,0 +1,186 @@
+//! Every wasmtime setting the gateway uses lives here, each with the reason for it.
+//!
+//! One [`PluginRuntime`] per process: one `Engine` (compiled code is shared by every
+//! instance), one `Linker` (WASI plus the host interface), an epoch ticker thread that
+//! enforces CPU deadlines, and a semaphore that keeps live instances within the
+//! pooling allocator's capacity.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, StoreLimits};
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::v0_1_0::{detector, host, types};
+use super::stderr::StderrTail;
+use super::PluginShared;
+
+/// How often the epoch advances: the granularity of CPU deadlines.
+pub const EPOCH_TICK: Duration = Duration::from_millis(2);
+
+/// Live instances at most, across all plugins (the pooling allocator's capacity).
+/// Each warm instance, idle or busy, holds one permit.
+const MAX_INSTANCES: u32 = 512;
+
+/// Linear memory a plugin may ever be given; the per-plugin cap (StoreLimits) is
+/// usually lower.
+const MAX_MEMORY_BYTES: usize = 256 << 20;
+
+pub struct PluginRuntime {
+    pub engine: Engine,
+    pub linker: Linker<State>,
+    /// One permit per live instance.
+    pub permits: Arc<Semaphore>,
+}
+
+/// What a Store holds: the sandbox's WASI context (no files, network, environment or
+/// clock), its resource table, its memory limit, and the plugin it belongs to.
+pub struct State {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub limits: StoreLimits,
+    pub plugin: Arc<PluginShared>,
+    pub stderr: StderrTail,
+}
+
+impl PluginRuntime {
+    /// `cache_dir`: where compiled components are kept between runs (keyed by content
+    /// hash and engine settings); None compiles every time.
+    pub fn new(cache_dir: Option<&Path>) -> anyhow::Result<Self> {
+        let mut config = Config::new();
+        // CPU deadlines: each call gets an epoch deadline; the ticker thread below
+        // advances the epoch. Cheaper than fuel, and a runaway loop traps.
+        config.epoch_interruption(true);
+        // Pooling: instances come from preallocated slots, so a new instance (after a
+        // trap, or per request when a plugin asks for isolation) costs microseconds.
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(MAX_INSTANCES)
+            // A wasip2 component holds a few core instances (the plugin, WASI glue).
+            .total_core_instances(MAX_INSTANCES * 4)
+            .total_memories(MAX_INSTANCES * 2)
+            .total_tables(MAX_INSTANCES * 4)
+            .total_stacks(MAX_INSTANCES)
+            .max_memory_size(MAX_MEMORY_BYTES)
+            .max_core_instances_per_component(16)
+            .max_memories_per_component(4)
+            .max_tables_per_component(8);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        // Compiled code cached on disk: a restart or reload of an unchanged plugin
+        // skips Cranelift entirely.
+        if let Some(dir) = cache_dir.and_then(|d| std::fs::create_dir_all(d).ok().map(|()| d)) {
+            let mut cache = CacheConfig::new();
+            cache.with_directory(std::path::absolute(dir)?);
+            config.cache(Some(Cache::new(cache)?));
+        }
+        let engine = Engine::new(&config)
+            .map_err(|e| anyhow::Error::from(e).context("cannot create the WebAssembly engine"))?;
+        start_epoch_ticker(&engine);
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        // Every world imports the same `host` interface: adding it once serves all.
+        detector::Detector::add_to_linker::<State, HasSelf<State>>(&mut linker, |state| state)?;
+        Ok(Self { engine, linker, permits: Arc::new(Semaphore::new(MAX_INSTANCES as usize)) })
+    }
+
+    /// Compiles (or fetches from the cache) a component.
+    pub fn compile(&self, bytes: &[u8]) -> anyhow::Result<Component> {
+        Ok(Component::new(&self.engine, bytes)?)
+    }
+
+    /// A Store's state for one new instance of `plugin`.
+    pub fn state(&self, plugin: Arc<PluginShared>) -> State {
+        let stderr = StderrTail::default();
+        let wasi = WasiCtx::builder()
+            .stderr(stderr.clone())
+            // No clock: a plugin's answer must not depend on when it runs.
+            .wall_clock(FrozenClock)
+            .monotonic_clock(FrozenClock)
+            .build();
+        let limits = wasmtime::StoreLimitsBuilder::new().memory_size(plugin.limits.memory_bytes).build();
+        State { wasi, table: ResourceTable::new(), limits, plugin, stderr }
+    }
+}
+
+/// One ticker thread per engine (there is one engine per process). A std thread, not a tokio task: a tokio task on a
+/// busy runtime can be starved by the very plugin call it should interrupt.
+fn start_epoch_ticker(engine: &Engine) {
+    let engine = engine.clone();
+    let spawned = std::thread::Builder::new().name("wasm-epoch".into()).spawn(move || {
+        loop {
+            std::thread::sleep(EPOCH_TICK);
+            engine.increment_epoch();
+        }
+    });
+    if let Err(error) = spawned {
+        tracing::error!("cannot start the plugin deadline thread: {error}; plugin calls have no CPU deadline");
+    }
+}
+
+struct FrozenClock;
+
+impl HostWallClock for FrozenClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl types::Host for State {}
+
+impl host::Host for State {
+    fn log(&mut self, level: host::LogLevel, message: String) {
+        let plugin = self.plugin.name.as_str();
+        let message = truncate(&message, 4096);
+        match level {
+            host::LogLevel::Trace => tracing::trace!(plugin, "{message}"),
+            host::LogLevel::Debug => tracing::debug!(plugin, "{message}"),
+            host::LogLevel::Info => tracing::info!(plugin, "{message}"),
+            host::LogLevel::Warn => tracing::warn!(plugin, "{message}"),
+            host::LogLevel::Error => tracing::error!(plugin, "{message}"),
+        }
+    }
+
+    fn config(&mut self) -> String {
+        self.plugin.config_json.clone()
+    }
+
+    fn kv_get(&mut self, key: String) -> Option<String> {
+        self.plugin.kv.get(&key)
+    }
+
+    fn kv_set(&mut self, key: String, value: String) {
+        self.plugin.kv.set(key, value);
+    }
+}
+
+fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
