@@ -6,6 +6,7 @@
 mod config;
 mod errors;
 mod passthrough;
+mod plugins;
 mod routing;
 mod server;
 mod streaming;

@@ -158,6 +158,8 @@ pub struct Launch<'a> {
     pub args: Vec<&'a str>,
     /// Where the config file goes (a fresh temporary directory when None).
     pub dir: Option<&'a std::path::Path>,
+    /// The plugin folder (plugins/dist when None).
+    pub plugins_dir: Option<&'a std::path::Path>,
 }
 
 impl Gateway {
@@ -186,7 +188,7 @@ impl Gateway {
             .env_remove("ANTHROPIC_API_KEY")
             .env_remove("GEMINI_API_KEY")
             .env("MEMORY_PROXY_LOG", "info")
-            .env("MEMORY_PROXY_PLUGINS_DIR", plugins_dist())
+            .env("MEMORY_PROXY_PLUGINS_DIR", launch.plugins_dir.map_or_else(plugins_dist, std::path::Path::to_path_buf))
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for (key, value) in &launch.env {
@@ -264,6 +266,30 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.path);
     }
+}
+
+/// Polls `check` every 20 ms until it returns Some or `limit` passes.
+pub async fn wait_for<T, F: std::future::Future<Output = Option<T>>>(
+    limit: Duration,
+    mut check: impl FnMut() -> F,
+) -> Option<T> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(found) = check().await {
+            return Some(found);
+        }
+        if std::time::Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Replaces a file the way deployments should: write a temporary sibling, then rename.
+pub fn replace_file(path: &std::path::Path, bytes: &[u8]) {
+    let temporary = path.with_file_name(format!(".{}.tmp", path.file_name().unwrap().to_string_lossy()));
+    std::fs::write(&temporary, bytes).unwrap();
+    std::fs::rename(&temporary, path).unwrap();
 }
 
 /// A config with one model `name` served by `provider/upstream` at `api_base`.

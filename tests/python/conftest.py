@@ -92,6 +92,7 @@ general_settings:
     path = pathlib.Path(directory, "config.yaml")
     path.write_text(config)
     env = {k: v for k, v in os.environ.items() if k not in ("MEMORY_PROXY_MASTER_KEY", "LITELLM_MASTER_KEY")}
+    env.setdefault("MEMORY_PROXY_PLUGINS_DIR", str(ROOT / "plugins" / "dist"))
     process = Process([str(BIN / "memory-proxy"), "--config", str(path), "--port", "0"], "stderr", env)
     yield process
     process.stop()

@@ -215,8 +215,10 @@ async fn measure(options: &Options, name: &str, direct_addr: SocketAddr, server:
         // Warm both paths (connections, caches) before measuring.
         load(direct_addr, "/v1/chat/completions", concurrency, 0.5, 2_000).await?;
         load(server.addr, "/v1/chat/completions", concurrency, 0.5, 2_000).await?;
-        let direct = load(direct_addr, "/v1/chat/completions", concurrency, options.seconds, options.max_requests).await?;
-        let through = load(server.addr, "/v1/chat/completions", concurrency, options.seconds, options.max_requests).await?;
+        let direct =
+            load(direct_addr, "/v1/chat/completions", concurrency, options.seconds, options.max_requests).await?;
+        let through =
+            load(server.addr, "/v1/chat/completions", concurrency, options.seconds, options.max_requests).await?;
         println!(
             "| c={concurrency} | {:.0} | {:.0} | {:.2} | {} | {} | {} | {} | {} | {} |",
             direct.rps,
@@ -244,7 +246,11 @@ async fn measure(options: &Options, name: &str, direct_addr: SocketAddr, server:
         ms(through.total_p50),
     );
     let (rss, peak) = rss_kib(server.child.id());
-    println!("\n{name} memory after the run: RSS {:.1} MiB (peak {:.1} MiB).\n", rss as f64 / 1024.0, peak as f64 / 1024.0);
+    println!(
+        "\n{name} memory after the run: RSS {:.1} MiB (peak {:.1} MiB).\n",
+        rss as f64 / 1024.0,
+        peak as f64 / 1024.0
+    );
     Ok(())
 }
 

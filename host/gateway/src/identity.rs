@@ -20,7 +20,8 @@ use crate::state::Snapshot;
 pub const PROJECT_HEADER: &str = "x-memory-project";
 
 /// Headers a plugin never sees: credentials.
-const SECRET_HEADERS: [&str; 6] = ["authorization", "x-api-key", "api-key", "cookie", "proxy-authorization", "x-memory-proxy-key"];
+const SECRET_HEADERS: [&str; 6] =
+    ["authorization", "x-api-key", "api-key", "cookie", "proxy-authorization", "x-memory-proxy-key"];
 
 /// How much of the system prompt a detector sees: its start and its end (where
 /// agents state their environment), not the middle of a 30 KB prompt.
@@ -74,7 +75,10 @@ pub fn memory_scope(identity: &Identity) -> String {
 /// name plus a short hash of the whole path, which keeps two `app` folders apart.
 pub fn container_tag(identity: &Identity) -> String {
     fn clean(text: &str, max: usize) -> String {
-        text.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).take(max).collect()
+        text.chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .take(max)
+            .collect()
     }
     let user = clean(&identity.user.value, 40);
     match identity.project() {
@@ -117,10 +121,9 @@ pub async fn identify(
         decided.map(|d| Field { value: d.value, source: Source::Plugin { name: d.plugin, reason: d.reason } })
     };
     Ok(Identity {
-        user: user.or_else(|| from_plugin(detection.user)).unwrap_or_else(|| Field {
-            value: mappings.default_user_id.clone(),
-            source: Source::Default,
-        }),
+        user: user
+            .or_else(|| from_plugin(detection.user))
+            .unwrap_or_else(|| Field { value: mappings.default_user_id.clone(), source: Source::Default }),
         project: project.or_else(|| from_plugin(detection.project)),
         client: from_plugin(detection.client),
     })
@@ -186,6 +189,17 @@ pub fn excerpts(api: ClientApi, body: &JsonBody) -> (String, String) {
     (head_and_tail(system, SYSTEM_HEAD, SYSTEM_TAIL), head_and_tail(user, USER_HEAD, 0))
 }
 
+/// The text of the last user message: what memories are recalled for.
+pub fn last_user_text(body: &JsonBody) -> String {
+    let Some(raw) = body.raw("messages").or_else(|| body.raw("input")) else {
+        return String::new();
+    };
+    if raw.get().starts_with('"') {
+        return text_of(raw);
+    }
+    messages(raw).filter(|m| m.role == "user").last().and_then(|m| m.content.map(text_of)).unwrap_or_default()
+}
+
 #[derive(Deserialize)]
 struct MessageView<'a> {
     #[serde(borrow, default)]
@@ -241,9 +255,7 @@ struct PartView<'a> {
 fn text_of(raw: &RawValue) -> String {
     match serde_json::from_str::<ContentView<'_>>(raw.get()) {
         Ok(ContentView::Text(text)) => text.into_owned(),
-        Ok(ContentView::Parts(parts)) => {
-            parts.iter().filter_map(|p| p.text.as_deref()).collect::<Vec<_>>().join("\n")
-        }
+        Ok(ContentView::Parts(parts)) => parts.iter().filter_map(|p| p.text.as_deref()).collect::<Vec<_>>().join("\n"),
         _ => String::new(),
     }
 }
@@ -306,7 +318,8 @@ mod tests {
     #[test]
     fn long_prompts_keep_their_head_and_tail() {
         let long = format!("{}{}", "a".repeat(20_000), "Primary working directory: /srv/x");
-        let (system, _) = excerpt(ClientApi::AnthropicMessages, &serde_json::json!({ "system": long, "messages": [] }).to_string());
+        let (system, _) =
+            excerpt(ClientApi::AnthropicMessages, &serde_json::json!({ "system": long, "messages": [] }).to_string());
         assert!(system.len() <= SYSTEM_HEAD + SYSTEM_TAIL + 8);
         assert!(system.ends_with("Primary working directory: /srv/x"));
         assert!(system.starts_with("aaaa"));
@@ -315,7 +328,11 @@ mod tests {
     #[test]
     fn container_tags_fit_supermemory_rules() {
         let field = |value: &str| Field { value: value.to_owned(), source: Source::Default };
-        let identity = |user: &str, project: Option<&str>| Identity { user: field(user), project: project.map(field), client: None };
+        let identity = |user: &str, project: Option<&str>| Identity {
+            user: field(user),
+            project: project.map(field),
+            client: None,
+        };
         assert_eq!(container_tag(&identity("pycharm-ai", None)), "mp:u:pycharm-ai");
         let a = container_tag(&identity("ana@example.com", Some("/home/ana/app")));
         let b = container_tag(&identity("ana@example.com", Some("/srv/app")));
@@ -330,7 +347,8 @@ mod tests {
 
     #[test]
     fn iterates_messages_one_by_one() {
-        let raw = RawValue::from_string(r#"[ {"role":"user","content":"first"} , {"role":"assistant"} ]"#.to_owned()).unwrap();
+        let raw = RawValue::from_string(r#"[ {"role":"user","content":"first"} , {"role":"assistant"} ]"#.to_owned())
+            .unwrap();
         let roles: Vec<String> = messages(&raw).map(|m| m.role.into_owned()).collect();
         assert_eq!(roles, ["user", "assistant"]);
         let empty = RawValue::from_string("[]".to_owned()).unwrap();

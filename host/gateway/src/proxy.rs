@@ -101,7 +101,9 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
     let too_large = || {
         GatewayError::new(
             ErrorKind::PayloadTooLarge,
-            format!("the request body is larger than the limit of {limit} bytes (general_settings.max_request_size_mb)"),
+            format!(
+                "the request body is larger than the limit of {limit} bytes (general_settings.max_request_size_mb)"
+            ),
         )
     };
     let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
@@ -142,7 +144,9 @@ impl ClientRequest {
                 // The body is already valid JSON: a look at the first byte tells an array.
                 let is_array = body.raw(required).is_some_and(|m| m.get().starts_with('['));
                 if !is_array {
-                    return Err(GatewayError::invalid("`messages` is required and must be an array").with_param(required));
+                    return Err(
+                        GatewayError::invalid("`messages` is required and must be an array").with_param(required)
+                    );
                 }
             }
         }
@@ -272,8 +276,8 @@ async fn forward(
             }
         }
     }
-    let failure = last_failure
-        .unwrap_or_else(|| Failure::Gateway(GatewayError::new(ErrorKind::Internal, "no attempt was made")));
+    let failure =
+        last_failure.unwrap_or_else(|| Failure::Gateway(GatewayError::new(ErrorKind::Internal, "no attempt was made")));
     Ok(failure_response(failure, request.api).await)
 }
 
@@ -373,7 +377,8 @@ async fn failure_response(failure: Failure, api: ClientApi) -> Response {
 /// Anthropic's count_tokens for a provider that has none: about four bytes a token
 /// over the prompt's text-bearing fields. An estimate, and marked as one.
 fn estimate_tokens(body: &JsonBody) -> Response {
-    let bytes: usize = ["system", "messages", "tools"].iter().filter_map(|k| body.raw(k)).map(|raw| raw.get().len()).sum();
+    let bytes: usize =
+        ["system", "messages", "tools"].iter().filter_map(|k| body.raw(k)).map(|raw| raw.get().len()).sum();
     let mut response = axum::Json(serde_json::json!({ "input_tokens": bytes.div_ceil(4) })).into_response();
     response.headers_mut().insert("x-token-count", HeaderValue::from_static("estimated"));
     response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));

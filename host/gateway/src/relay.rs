@@ -165,7 +165,8 @@ impl Relay {
             self.saw_end |= self.events.drain(..).any(|e| self.api.is_stream_end(&e));
             self.saw_end
         };
-        let problem = problem.or_else(|| (!complete).then(|| "the upstream stream ended before it was complete".to_owned()));
+        let problem =
+            problem.or_else(|| (!complete).then(|| "the upstream stream ended before it was complete".to_owned()));
         if let Some(problem) = problem {
             warn!(problem = %problem, "stream cut short");
             // A blank line first closes any half-sent event of a passed-through stream.

@@ -18,7 +18,8 @@ pub struct Deployment {
     endpoints: Vec<(&'static str, reqwest::Url)>,
 }
 
-const USUAL_PATHS: [&str; 5] = ["/chat/completions", "/responses", "/embeddings", "/v1/messages", "/v1/messages/count_tokens"];
+const USUAL_PATHS: [&str; 5] =
+    ["/chat/completions", "/responses", "/embeddings", "/v1/messages", "/v1/messages/count_tokens"];
 
 impl Deployment {
     fn new(config: DeploymentConfig, client: reqwest::Client) -> Self {

@@ -68,7 +68,8 @@ impl AppState {
     /// Reloads the plugins of the current config (a plugin file changed).
     pub async fn reload_plugins(&self) {
         let previous = self.snapshot();
-        let plugins = Arc::new(self.inner.plugin_host.load_set(&previous.config.plugins, Some(&previous.plugins)).await);
+        let plugins =
+            Arc::new(self.inner.plugin_host.load_set(&previous.config.plugins, Some(&previous.plugins)).await);
         self.store(Snapshot {
             config: previous.config.clone(),
             router: previous.router.clone(),

@@ -63,7 +63,8 @@ impl UpstreamRequest {
             }
         }
         for (name, value) in plugin_headers {
-            let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) else {
+            let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str()))
+            else {
                 tracing::warn!(header = %name, "adapter plugin asked for an invalid header; ignored");
                 continue;
             };
@@ -79,9 +80,9 @@ impl UpstreamRequest {
         for (name, value) in &config.extra_headers {
             headers.insert(name.clone(), value.clone());
         }
-        let url = deployment
-            .url(path)
-            .map_err(|e| GatewayError::new(ErrorKind::Internal, format!("deployment {}: bad upstream URL: {e}", config.id)))?;
+        let url = deployment.url(path).map_err(|e| {
+            GatewayError::new(ErrorKind::Internal, format!("deployment {}: bad upstream URL: {e}", config.id))
+        })?;
         Ok(Self { url, headers, body })
     }
 }

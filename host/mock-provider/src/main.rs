@@ -1,5 +1,5 @@
-//! A mock LLM provider speaking OpenAI chat completions and embeddings and Anthropic
-//! messages, with streaming. It drives the tests, the benchmark and the offline demo.
+//! A mock LLM provider speaking OpenAI chat completions, responses and embeddings and
+//! Anthropic messages, with streaming. It drives the tests, the benchmark and the offline demo.
 //!
 //! Control endpoints (for tests):
 //! - `GET /_mock/requests`: every request received, with headers and body, and whether
@@ -11,6 +11,7 @@
 mod anthropic;
 mod openai;
 mod reply;
+mod responses;
 mod state;
 
 use std::net::SocketAddr;
@@ -113,6 +114,8 @@ async fn dispatch(
     };
     if path.ends_with("/chat/completions") {
         openai::chat(state, exchange).await
+    } else if path.ends_with("/responses") {
+        responses::responses(state, exchange).await
     } else if path.ends_with("/embeddings") {
         openai::embeddings(state, exchange).await
     } else if path.ends_with("/messages/count_tokens") {

@@ -66,7 +66,16 @@ fn build_plugins() -> Result<(), String> {
     }
     step(
         "building the plugins (wasm32-wasip2)",
-        cargo().args(["build", "--release", "--target", WASM_TARGET, "--manifest-path", "plugins/Cargo.toml", "--target-dir", "plugins/target"]),
+        cargo().args([
+            "build",
+            "--release",
+            "--target",
+            WASM_TARGET,
+            "--manifest-path",
+            "plugins/Cargo.toml",
+            "--target-dir",
+            "plugins/target",
+        ]),
     )?;
     let built = root().join("plugins/target").join(WASM_TARGET).join("release");
     let dist = root().join("plugins/dist");

@@ -34,7 +34,11 @@ fn api_of(body: &JsonBody, headers: &HeaderMap) -> ClientApi {
     }
 }
 
-async fn describe(ctx: &RequestContext, headers: &HeaderMap, body: Body) -> Result<Json<serde_json::Value>, GatewayError> {
+async fn describe(
+    ctx: &RequestContext,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Json<serde_json::Value>, GatewayError> {
     let bytes = read_body(headers, body, ctx.snapshot.config.max_request_bytes).await?;
     let body = if bytes.iter().all(u8::is_ascii_whitespace) { None } else { Some(JsonBody::parse(&bytes)?) };
     let api = body.as_ref().map_or(ClientApi::OpenAiChat, |b| api_of(b, headers));

@@ -195,14 +195,21 @@ fn spec(raw: RawPlugin, at: &str, hook: Hook, defaults: &Defaults<'_>) -> Result
         (None, Hook::Adapter) | (Some("fail-closed"), _) => OnError::FailClosed,
         (None, _) | (Some("fail-open"), Hook::Detector | Hook::Injector) => OnError::FailOpen,
         (Some("fail-open"), Hook::Adapter) => {
-            return Err(invalid(format!("{at}.on_error"), "a provider adapter always fails closed: without it the request cannot be sent"));
+            return Err(invalid(
+                format!("{at}.on_error"),
+                "a provider adapter always fails closed: without it the request cannot be sent",
+            ));
         }
-        (Some(other), _) => return Err(invalid(format!("{at}.on_error"), format!("`{other}` is not fail-open or fail-closed"))),
+        (Some(other), _) => {
+            return Err(invalid(format!("{at}.on_error"), format!("`{other}` is not fail-open or fail-closed")));
+        }
     };
     let isolation = match raw.isolation.as_deref() {
         None | Some("pooled") => Isolation::Pooled,
         Some("per-request") => Isolation::PerRequest,
-        Some(other) => return Err(invalid(format!("{at}.isolation"), format!("`{other}` is not pooled or per-request"))),
+        Some(other) => {
+            return Err(invalid(format!("{at}.isolation"), format!("`{other}` is not pooled or per-request")));
+        }
     };
     let providers = raw.providers.unwrap_or_default();
     match hook {

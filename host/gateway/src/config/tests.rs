@@ -165,7 +165,8 @@ fn plugins_default_to_the_built_in_set() {
     assert_eq!(plugins.detectors[0].timeout, Duration::from_millis(50));
     assert_eq!(plugins.detectors[0].on_error, plugins::OnError::FailOpen);
     assert_eq!(plugins.memory_injector.as_ref().unwrap().name, "system-prompt-injector");
-    let adapters: Vec<(&str, usize)> = plugins.provider_adapters.iter().map(|a| (a.name.as_str(), a.providers.len())).collect();
+    let adapters: Vec<(&str, usize)> =
+        plugins.provider_adapters.iter().map(|a| (a.name.as_str(), a.providers.len())).collect();
     assert_eq!(adapters, [("anthropic-adapter", 1), ("openai-adapter", 18), ("gemini-adapter", 1)]);
     assert_eq!(plugins.provider_adapters[0].on_error, plugins::OnError::FailClosed);
 }
@@ -173,11 +174,26 @@ fn plugins_default_to_the_built_in_set() {
 #[test]
 fn plugin_entries_are_checked_with_their_path() {
     let cases = [
-        ("plugins:\n  detectors:\n    - {name: a, on_error: maybe}\n", "plugins.detectors[0].on_error: `maybe` is not fail-open or fail-closed"),
-        ("plugins:\n  provider_adapters:\n    - {name: a}\n", "plugins.provider_adapters[0].providers: a provider adapter needs the providers it serves"),
-        ("plugins:\n  provider_adapters:\n    - {name: a, providers: [azure]}\n", "plugins.provider_adapters[0].providers[0]: unknown provider `azure`"),
-        ("plugins:\n  detectors:\n    - {name: a, timeout_ms: 0}\n", "plugins.detectors[0].timeout_ms: must be between 1 and 10000"),
-        ("plugins:\n  detectors:\n    - {name: a}\n    - {name: a}\n", "plugins.detectors[1].name: `a` is listed twice"),
+        (
+            "plugins:\n  detectors:\n    - {name: a, on_error: maybe}\n",
+            "plugins.detectors[0].on_error: `maybe` is not fail-open or fail-closed",
+        ),
+        (
+            "plugins:\n  provider_adapters:\n    - {name: a}\n",
+            "plugins.provider_adapters[0].providers: a provider adapter needs the providers it serves",
+        ),
+        (
+            "plugins:\n  provider_adapters:\n    - {name: a, providers: [azure]}\n",
+            "plugins.provider_adapters[0].providers[0]: unknown provider `azure`",
+        ),
+        (
+            "plugins:\n  detectors:\n    - {name: a, timeout_ms: 0}\n",
+            "plugins.detectors[0].timeout_ms: must be between 1 and 10000",
+        ),
+        (
+            "plugins:\n  detectors:\n    - {name: a}\n    - {name: a}\n",
+            "plugins.detectors[1].name: `a` is listed twice",
+        ),
         ("plugins:\n  detector: []\n", "plugins.detector: unknown field `detector`"),
     ];
     for (text, expected) in cases {

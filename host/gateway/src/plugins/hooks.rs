@@ -48,9 +48,11 @@ impl Detection {
     /// Takes the fields this identity sets that no earlier detector decided.
     fn merge(&mut self, plugin: &str, identity: Identity) {
         let decided = |value: String| Decided { value, plugin: plugin.to_owned(), reason: identity.reason.clone() };
-        for (slot, value) in
-            [(&mut self.user, identity.user), (&mut self.project, identity.project), (&mut self.client, identity.client)]
-        {
+        for (slot, value) in [
+            (&mut self.user, identity.user),
+            (&mut self.project, identity.project),
+            (&mut self.client, identity.client),
+        ] {
             if slot.is_none()
                 && let Some(value) = value.filter(|v| !v.trim().is_empty())
             {
@@ -79,7 +81,9 @@ impl PluginSet {
             }
             let answer = plugin
                 .call(async |warm: &mut Warm| match &warm.bindings {
-                    Bindings::Detector(b) => b.memory_proxy_plugin_detection().call_detect(&mut warm.store, request).await,
+                    Bindings::Detector(b) => {
+                        b.memory_proxy_plugin_detection().call_detect(&mut warm.store, request).await
+                    }
                     _ => Err(wrong_kind(plugin)),
                 })
                 .await;
@@ -109,7 +113,9 @@ impl PluginSet {
         };
         let answer = plugin
             .call(async |warm: &mut Warm| match &warm.bindings {
-                Bindings::MemoryInjector(b) => b.memory_proxy_plugin_injection().call_inject(&mut warm.store, request).await,
+                Bindings::MemoryInjector(b) => {
+                    b.memory_proxy_plugin_injection().call_inject(&mut warm.store, request).await
+                }
                 _ => Err(wrong_kind(plugin)),
             })
             .await;
@@ -146,7 +152,11 @@ fn adapter_error(plugin: &Plugin, error: AdapterError) -> GatewayError {
 }
 
 impl Plugin {
-    pub async fn translate_request(&self, context: &AdapterContext, body: &str) -> Result<AdaptedRequest, GatewayError> {
+    pub async fn translate_request(
+        &self,
+        context: &AdapterContext,
+        body: &str,
+    ) -> Result<AdaptedRequest, GatewayError> {
         let answer = self
             .call(async |warm: &mut Warm| match &warm.bindings {
                 Bindings::ProviderAdapter(b) => {
@@ -172,7 +182,12 @@ impl Plugin {
         answer.map_err(|e| adapter_error(self, e))
     }
 
-    pub async fn translate_error(&self, context: &AdapterContext, status: u16, body: &str) -> Result<String, GatewayError> {
+    pub async fn translate_error(
+        &self,
+        context: &AdapterContext,
+        status: u16,
+        body: &str,
+    ) -> Result<String, GatewayError> {
         self.call(async |warm: &mut Warm| match &warm.bindings {
             Bindings::ProviderAdapter(b) => {
                 b.memory_proxy_plugin_adaptation().call_translate_error(&mut warm.store, context, status, body).await
@@ -189,7 +204,10 @@ impl Plugin {
         let resource = self
             .call_on(&mut warm, async |warm: &mut Warm| match &warm.bindings {
                 Bindings::ProviderAdapter(b) => {
-                    b.memory_proxy_plugin_adaptation().stream_translator().call_constructor(&mut warm.store, context).await
+                    b.memory_proxy_plugin_adaptation()
+                        .stream_translator()
+                        .call_constructor(&mut warm.store, context)
+                        .await
                 }
                 _ => Err(wrong_kind(self)),
             })
@@ -211,7 +229,11 @@ pub struct PluginStream {
 impl PluginStream {
     async fn with<R>(
         &mut self,
-        call: impl AsyncFnOnce(&adapter::ProviderAdapter, &mut wasmtime::Store<super::runtime::State>, ResourceAny) -> wasmtime::Result<R>,
+        call: impl AsyncFnOnce(
+            &adapter::ProviderAdapter,
+            &mut wasmtime::Store<super::runtime::State>,
+            ResourceAny,
+        ) -> wasmtime::Result<R>,
     ) -> Result<R, GatewayError> {
         let plugin = self.plugin.clone();
         let resource = self.resource;

@@ -41,7 +41,9 @@ impl PluginHost {
                 self.load_or_keep(spec, Kind::MemoryInjector, config, previous, &mut set.problems).await;
         }
         for spec in &config.provider_adapters {
-            if let Some(plugin) = self.load_or_keep(spec, Kind::ProviderAdapter, config, previous, &mut set.problems).await {
+            if let Some(plugin) =
+                self.load_or_keep(spec, Kind::ProviderAdapter, config, previous, &mut set.problems).await
+            {
                 set.provider_adapters.push(plugin);
             }
         }
@@ -80,7 +82,8 @@ impl PluginHost {
         max_failures: u32,
         earlier: Option<&Arc<Plugin>>,
     ) -> Result<Arc<Plugin>, String> {
-        let bytes = tokio::fs::read(&spec.file).await.map_err(|e| format!("cannot read {}: {e}", spec.file.display()))?;
+        let bytes =
+            tokio::fs::read(&spec.file).await.map_err(|e| format!("cannot read {}: {e}", spec.file.display()))?;
         let hash = hex(&Sha256::digest(&bytes));
         if let Some(earlier) = earlier.filter(|p| p.hash == hash && p.spec == *spec && !p.disabled()) {
             return Ok(earlier.clone());
@@ -98,16 +101,8 @@ impl PluginHost {
             kv: self.kv_for(&spec.name),
             limits: SharedLimits { memory_bytes: spec.memory_bytes },
         });
-        let plugin = Plugin::link(
-            self.runtime.clone(),
-            spec.clone(),
-            kind,
-            metadata,
-            hash,
-            &component,
-            shared,
-            max_failures,
-        )?;
+        let plugin =
+            Plugin::link(self.runtime.clone(), spec.clone(), kind, metadata, hash, &component, shared, max_failures)?;
         self_check(&plugin).await.map_err(|e| format!("failed its self-check: {e}"))?;
         tracing::info!(
             plugin = %spec.name,

@@ -184,10 +184,9 @@ impl Plugin {
     /// disabled until its file changes.
     pub async fn call<R>(&self, call: impl AsyncFnOnce(&mut Warm) -> wasmtime::Result<R>) -> Result<R, PluginError> {
         let mut warm = self.checkout().await?;
-        self.call_on(&mut warm, call).await.map(|value| {
-            self.checkin(warm);
-            value
-        })
+        let value = self.call_on(&mut warm, call).await?;
+        self.checkin(warm);
+        Ok(value)
     }
 
     /// Like [`Plugin::call`], on an instance the caller holds (a stream translator's).
@@ -208,7 +207,8 @@ impl Plugin {
                 Ok(value)
             }
             Err(trap) => {
-                let error = PluginError::Trap(describe_trap(&trap, &warm.store.data().stderr.text(), self.spec.timeout));
+                let error =
+                    PluginError::Trap(describe_trap(&trap, &warm.store.data().stderr.text(), self.spec.timeout));
                 self.failed(&error, elapsed);
                 Err(error)
             }

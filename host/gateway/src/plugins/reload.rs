@@ -129,7 +129,13 @@ mod tests {
         let plugins = Path::new("/etc/mp/plugins");
         assert_eq!(classify(config, config, plugins), Some(Change::Config));
         assert_eq!(classify(Path::new("/etc/mp/plugins/a.wasm"), config, plugins), Some(Change::Plugin));
-        for ignored in ["/etc/mp/plugins/.a.wasm", "/etc/mp/plugins/a.wasm.tmp", "/etc/mp/plugins/a.txt", "/etc/mp/other.yaml", "/etc/mp/config.yaml~"] {
+        for ignored in [
+            "/etc/mp/plugins/.a.wasm",
+            "/etc/mp/plugins/a.wasm.tmp",
+            "/etc/mp/plugins/a.txt",
+            "/etc/mp/other.yaml",
+            "/etc/mp/config.yaml~",
+        ] {
             assert_eq!(classify(Path::new(ignored), config, plugins), None, "{ignored}");
         }
     }

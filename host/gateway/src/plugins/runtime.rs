@@ -14,9 +14,9 @@ use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, StoreLimits};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
+use super::PluginShared;
 use super::bindings::v0_1_0::{detector, host, types};
 use super::stderr::StderrTail;
-use super::PluginShared;
 
 /// How often the epoch advances: the granularity of CPU deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(2);
@@ -75,8 +75,8 @@ impl PluginRuntime {
             cache.with_directory(std::path::absolute(dir)?);
             config.cache(Some(Cache::new(cache)?));
         }
-        let engine = Engine::new(&config)
-            .map_err(|e| anyhow::Error::from(e).context("cannot create the WebAssembly engine"))?;
+        let engine =
+            Engine::new(&config).map_err(|e| anyhow::Error::from(e).context("cannot create the WebAssembly engine"))?;
         start_epoch_ticker(&engine);
 
         let mut linker = Linker::new(&engine);

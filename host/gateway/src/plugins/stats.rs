@@ -93,7 +93,10 @@ impl Stats {
             mean_us: (calls > 0).then(|| self.total_nanos.load(Ordering::Relaxed) as f64 / calls as f64 / 1000.0),
             p50_us: percentile(0.5),
             p99_us: percentile(0.99),
-            last_error_at: last.as_ref().and_then(|(at, _)| at.duration_since(SystemTime::UNIX_EPOCH).ok()).map(|d| d.as_secs()),
+            last_error_at: last
+                .as_ref()
+                .and_then(|(at, _)| at.duration_since(SystemTime::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs()),
             last_error: last.map(|(_, message)| message),
         }
     }

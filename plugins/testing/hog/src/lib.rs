@@ -9,7 +9,11 @@ impl Detector for Hog {
         Ok(Hog)
     }
 
-    fn detect(&self, _request: &Request) -> Result<Identity, String> {
+    fn detect(&self, request: &Request) -> Result<Identity, String> {
+        // Behaves for the host's self-check (an empty request), misbehaves on real ones.
+        if request.model.is_empty() {
+            return Ok(Identity::because("self-check"));
+        }
         let mut hoard: Vec<Vec<u8>> = Vec::new();
         loop {
             hoard.push(vec![1u8; 1 << 20]);

@@ -10,6 +10,10 @@ impl Detector for Panics {
     }
 
     fn detect(&self, request: &Request) -> Result<Identity, String> {
+        // Behaves for the host's self-check (an empty request), misbehaves on real ones.
+        if request.model.is_empty() {
+            return Ok(Identity::because("self-check"));
+        }
         panic!("test-panic detector: deliberate panic for model {}", request.model);
     }
 }
