@@ -386,5 +386,21 @@ async fn the_admin_view_describes_every_plugin() {
         assert_eq!(plugin["version"], "0.1.0");
     }
     assert_eq!(plugins[4]["providers"], json!(["anthropic"]));
+    // An SDK request is not Claude Code's or Codex's: only the header detector is called.
+    let response = gateway.get("/memory-routing/info").bearer_auth("sk-admin-test").header("user-agent", "OpenAI/Python 1.99").send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let view: Value = gateway.get("/admin/plugins").bearer_auth("sk-admin-test").send().await.unwrap().json().await.unwrap();
+    let calls: Vec<u64> = view["plugins"].as_array().unwrap()[..3].iter().map(|p| p["stats"]["calls"].as_u64().unwrap()).collect();
+    assert_eq!(calls, [1, 1, 2], "load-time self-checks, plus one call to the header detector");
     assert!(view["problems"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_tutorial_detector_works_as_docs_plugins_md_says() {
+    let config = "plugins:\n  detectors:\n    - name: claude-code-detector\n    - name: codex-detector\n    - name: team-detector\n      file: example_detector.wasm\n      config: {header: x-team, user_prefix: team-}\n    - name: header-detector\n";
+    let gateway = Gateway::start(config);
+    let answer = info(&gateway, &[("x-team", "payments")]).await;
+    assert_eq!(answer["user_id"], "team-payments");
+    assert_eq!(answer["matched_rule"], "plugin team-detector: team from the x-team header");
+    assert_eq!(info(&gateway, &[]).await["user_id"], "default_user", "no header: the next detector decides");
 }

@@ -5,8 +5,10 @@
 //!
 //! Every load loop is bounded by a request count and a time limit.
 
+mod hooks;
+
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,6 +46,15 @@ struct Options {
     /// Also measure the LiteLLM proxy: the path of its `litellm` executable.
     #[arg(long)]
     litellm: Option<PathBuf>,
+    /// The built plugins (the gateway's plugin folder).
+    #[arg(long, default_value = "plugins/dist")]
+    plugin_dir: PathBuf,
+    /// Calls per plugin hook in the hook table.
+    #[arg(long, default_value_t = 5_000)]
+    hook_calls: usize,
+    /// Skip the load runs (only the plugin hook table).
+    #[arg(long)]
+    hooks_only: bool,
 }
 
 /// What gets measured against direct: our gateway with a config, or LiteLLM's proxy.
@@ -95,6 +106,7 @@ fn start(binary: &PathBuf, args: &[&str], core: Option<usize>, reads_stderr: boo
     };
     // The gateway runs with its default logging (a line per request), as deployed.
     command.args(args).env_remove("MEMORY_PROXY_LOG").env_remove("RUST_LOG").env("RUST_BACKTRACE", "0");
+    command.env("MEMORY_PROXY_PLUGINS_DIR", std::path::absolute("plugins/dist").unwrap_or_default());
     // LiteLLM would fetch its price table from the internet at start; benchmarks stay on 127.0.0.1.
     command.env("LITELLM_LOCAL_MODEL_COST_MAP", "True");
     if reads_stderr {
@@ -125,6 +137,16 @@ fn start(binary: &PathBuf, args: &[&str], core: Option<usize>, reads_stderr: boo
     Ok(Process { child, addr: addr.parse().context("address")? })
 }
 
+/// CPU time a process has used so far (user + system).
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks: u64 = [11, 12].iter().filter_map(|&i| fields.get(i)?.parse::<u64>().ok()).sum();
+    // Linux reports in clock ticks of 1/100 s.
+    Duration::from_millis(ticks * 10)
+}
+
 fn rss_kib(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
@@ -152,7 +174,13 @@ async fn run(options: Options, pin: bool, cores: usize) -> Result<()> {
     let bench_model = format!(
         "model_list:\n  - model_name: bench\n    litellm_params:\n      model: openai/mock-gpt\n      api_base: {mock_url}/v1\n      api_key: sk-bench\ngeneral_settings:\n  master_key: {MASTER_KEY}\n"
     );
-    let mut targets = vec![Target::Gateway { name: "gateway".to_owned(), config: bench_model.clone() }];
+    let plugins_off = format!(
+        "{bench_model}plugins:\n  detectors: []\n  memory_injector: {{name: none, enabled: false}}\n  provider_adapters: []\n"
+    );
+    let mut targets = vec![
+        Target::Gateway { name: "gateway".to_owned(), config: bench_model.clone() },
+        Target::Gateway { name: "gateway, plugins off".to_owned(), config: plugins_off },
+    ];
     for variant in &options.variants {
         let (name, path) = variant.split_once('=').context("--variant takes name=path")?;
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
@@ -170,11 +198,15 @@ async fn run(options: Options, pin: bool, cores: usize) -> Result<()> {
         options.max_requests,
         CHAT_BODY.len()
     );
+    hooks::run(Path::new("."), &options.plugin_dir, options.hook_calls).await?;
+    if options.hooks_only {
+        return Ok(());
+    }
 
     for target in targets {
         let (name, server) = match &target {
             Target::Gateway { name, config } => {
-                let path = dir.join(format!("{name}.yaml"));
+                let path = dir.join(format!("{}.yaml", name.replace([' ', ','], "-")));
                 std::fs::write(&path, config)?;
                 let args = ["--config", path.to_str().context("path")?, "--port", "0"];
                 (name.clone(), start(&options.bin_dir.join("memory-proxy"), &args, pin.then_some(0), true)?)
@@ -208,19 +240,21 @@ async fn run(options: Options, pin: bool, cores: usize) -> Result<()> {
 async fn measure(options: &Options, name: &str, direct_addr: SocketAddr, server: &Process) -> Result<()> {
     println!("## {name}\n");
     println!(
-        "| load | direct req/s | {name} req/s | ratio | direct p50 | {name} p50 | added p50 | direct p99 | {name} p99 | added p99 |"
+        "| load | direct req/s | {name} req/s | ratio | direct p50 | {name} p50 | added p50 | direct p99 | {name} p99 | added p99 | {name} CPU per request |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for &concurrency in &options.concurrency {
         // Warm both paths (connections, caches) before measuring.
         load(direct_addr, "/v1/chat/completions", concurrency, 0.5, 2_000).await?;
         load(server.addr, "/v1/chat/completions", concurrency, 0.5, 2_000).await?;
         let direct =
             load(direct_addr, "/v1/chat/completions", concurrency, options.seconds, options.max_requests).await?;
+        let cpu_before = cpu_time(server.child.id());
         let through =
             load(server.addr, "/v1/chat/completions", concurrency, options.seconds, options.max_requests).await?;
+        let cpu = cpu_time(server.child.id()).saturating_sub(cpu_before);
         println!(
-            "| c={concurrency} | {:.0} | {:.0} | {:.2} | {} | {} | {} | {} | {} | {} |",
+            "| c={concurrency} | {:.0} | {:.0} | {:.2} | {} | {} | {} | {} | {} | {} | {:.1} µs |",
             direct.rps,
             through.rps,
             through.rps / direct.rps,
@@ -230,6 +264,7 @@ async fn measure(options: &Options, name: &str, direct_addr: SocketAddr, server:
             ms(direct.p99),
             ms(through.p99),
             ms(through.p99.saturating_sub(direct.p99)),
+            cpu.as_secs_f64() * 1e6 / through.requests as f64,
         );
     }
     let direct = stream_ttfb(direct_addr, options.stream_requests).await?;
@@ -263,6 +298,7 @@ fn ms(d: Duration) -> String {
 }
 
 struct Figures {
+    requests: usize,
     rps: f64,
     p50: Duration,
     p99: Duration,
@@ -329,6 +365,7 @@ async fn load(
     let elapsed = started.elapsed();
     all.sort_unstable();
     Ok(Figures {
+        requests: all.len(),
         rps: all.len() as f64 / elapsed.as_secs_f64(),
         p50: percentile(&all, 0.5),
         p99: percentile(&all, 0.99),

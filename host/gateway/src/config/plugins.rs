@@ -15,6 +15,12 @@ pub const DIRECTORY_VAR: &str = "MEMORY_PROXY_PLUGINS_DIR";
 
 /// The built-in detectors, in order: the specific ones first, the header rules last.
 const DEFAULT_DETECTORS: [&str; 3] = ["claude-code-detector", "codex-detector", "header-detector"];
+/// The requests each built-in detector can be about (used when its entry sets no
+/// `match_headers`): the others skip the plugin call.
+const DEFAULT_MATCHES: [(&str, &[(&str, &str)]); 2] = [
+    ("claude-code-detector", &[("user-agent", "^claude-(cli|vscode)"), ("x-claude-code-session-id", "")]),
+    ("codex-detector", &[("user-agent", "^codex_"), ("originator", "^codex_")]),
+];
 const DEFAULT_INJECTOR: &str = "system-prompt-injector";
 /// The built-in adapters and the providers each serves.
 const DEFAULT_ADAPTERS: [(&str, &[&str]); 3] = [
@@ -69,6 +75,33 @@ pub struct PluginSpec {
     pub isolation: Isolation,
     /// Provider adapters: the providers this one serves.
     pub providers: Vec<String>,
+    /// Detectors: called only for requests with one of these headers matching (all
+    /// requests when empty). Saves a plugin call on requests it cannot be about.
+    pub match_headers: Vec<HeaderMatch>,
+}
+
+/// A header a request must have, and the pattern its value must match (any value when None).
+#[derive(Debug, Clone)]
+pub struct HeaderMatch {
+    pub header: http::HeaderName,
+    pub pattern: Option<regex::Regex>,
+}
+
+impl PartialEq for HeaderMatch {
+    fn eq(&self, other: &Self) -> bool {
+        self.header == other.header && self.pattern.as_ref().map(regex::Regex::as_str) == other.pattern.as_ref().map(regex::Regex::as_str)
+    }
+}
+
+impl HeaderMatch {
+    /// True when `value` (the header's value, if present) satisfies this match.
+    pub fn accepts(&self, value: Option<&str>) -> bool {
+        match (value, &self.pattern) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(value), Some(pattern)) => pattern.is_match(value),
+        }
+    }
 }
 
 /// What a hook does when its plugin fails (trap, deadline, memory cap, error value).
@@ -160,6 +193,7 @@ impl RawPlugin {
             on_error: None,
             isolation: None,
             providers: None,
+            match_headers: None,
         }
     }
 }
@@ -226,6 +260,29 @@ fn spec(raw: RawPlugin, at: &str, hook: Hook, defaults: &Defaults<'_>) -> Result
             return Err(invalid(format!("{at}.providers[{i}]"), format!("unknown provider `{provider}`")));
         }
     }
+    let match_headers = match (raw.match_headers, hook) {
+        (Some(_), Hook::Injector | Hook::Adapter) => {
+            return Err(invalid(format!("{at}.match_headers"), "only detectors can be limited to matching headers"));
+        }
+        (Some(map), Hook::Detector) => map.into_iter().collect(),
+        (None, Hook::Detector) => DEFAULT_MATCHES
+            .iter()
+            .find(|(name, _)| *name == raw.name)
+            .map(|(_, matches)| matches.iter().map(|(h, p)| ((*h).to_owned(), (*p).to_owned())).collect())
+            .unwrap_or_default(),
+        (None, _) => Vec::new(),
+    };
+    let match_headers = match_headers
+        .into_iter()
+        .map(|(header, pattern)| {
+            let path = format!("{at}.match_headers.{header}");
+            let name = http::HeaderName::try_from(header.to_ascii_lowercase()).map_err(|e| invalid(&path, e.to_string()))?;
+            let pattern = (!pattern.is_empty())
+                .then(|| regex::Regex::new(&pattern).map_err(|e| invalid(&path, e.to_string())))
+                .transpose()?;
+            Ok(HeaderMatch { header: name, pattern })
+        })
+        .collect::<Result<Vec<_>, ConfigError>>()?;
     let timeout_ms = raw.timeout_ms.unwrap_or(defaults.timeout_ms);
     let memory_mb = raw.memory_mb.unwrap_or(defaults.memory_mb);
     if timeout_ms == 0 || timeout_ms > 10_000 {
@@ -243,5 +300,6 @@ fn spec(raw: RawPlugin, at: &str, hook: Hook, defaults: &Defaults<'_>) -> Result
         on_error,
         isolation,
         providers,
+        match_headers,
     }))
 }

@@ -142,4 +142,7 @@ pub struct RawPlugin {
     pub on_error: Option<String>,
     pub isolation: Option<String>,
     pub providers: Option<Vec<String>>,
+    /// Detectors: call the plugin only when one of these headers matches its pattern
+    /// (an empty pattern: the header is present).
+    pub match_headers: Option<BTreeMap<String, String>>,
 }

@@ -62,6 +62,14 @@ impl Detection {
     }
 }
 
+/// Whether a detector limited to `matches` applies to a request with these headers.
+fn applies(matches: &[crate::config::plugins::HeaderMatch], headers: &[Header]) -> bool {
+    matches.is_empty()
+        || matches.iter().any(|m| {
+            m.accepts(headers.iter().find(|h| h.name == m.header.as_str()).map(|h| h.value.as_str()))
+        })
+}
+
 fn plugin_failed(plugin: &Plugin, error: &PluginError) -> GatewayError {
     GatewayError::new(ErrorKind::Internal, format!("plugin `{}` failed: {error}", plugin.name()))
 }
@@ -78,6 +86,9 @@ impl PluginSet {
         for plugin in &self.detectors {
             if detection.complete() {
                 break;
+            }
+            if !applies(&plugin.spec.match_headers, &request.headers) {
+                continue;
             }
             let answer = plugin
                 .call(async |warm: &mut Warm| match &warm.bindings {

@@ -25,8 +25,10 @@ pub enum Kind {
     ProviderAdapter,
 }
 
-/// Idle warm instances kept per plugin.
-const MAX_IDLE: usize = 16;
+/// Idle warm instances kept per plugin. Calls are short and run on the runtime's
+/// worker threads, so a handful covers the concurrency a plugin ever sees; stream
+/// translators hold theirs for the stream and may exceed it briefly.
+const MAX_IDLE: usize = 8;
 /// A warm instance is replaced after this many calls, so a slow leak in a plugin's
 /// heap cannot grow without end.
 const MAX_USES: u32 = 10_000;

@@ -19,7 +19,7 @@ use super::bindings::v0_1_0::{detector, host, types};
 use super::stderr::StderrTail;
 
 /// How often the epoch advances: the granularity of CPU deadlines.
-pub const EPOCH_TICK: Duration = Duration::from_millis(2);
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
 /// Live instances at most, across all plugins (the pooling allocator's capacity).
 /// Each warm instance, idle or busy, holds one permit.
@@ -66,7 +66,10 @@ impl PluginRuntime {
             .max_memory_size(MAX_MEMORY_BYTES)
             .max_core_instances_per_component(16)
             .max_memories_per_component(4)
-            .max_tables_per_component(8);
+            .max_tables_per_component(8)
+            // Returning a fiber stack to the pool would otherwise madvise it away, and
+            // the next call would fault its pages back in: keep the part calls touch.
+            .async_stack_keep_resident(128 << 10);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         // Compiled code cached on disk: a restart or reload of an unchanged plugin
         // skips Cranelift entirely.
@@ -105,8 +108,9 @@ impl PluginRuntime {
     }
 }
 
-/// One ticker thread per engine (there is one engine per process). A std thread, not a tokio task: a tokio task on a
-/// busy runtime can be starved by the very plugin call it should interrupt.
+/// One ticker thread per engine (there is one engine per process). A std thread, not
+/// a tokio task: a tokio task on a busy runtime can be starved by the very plugin call
+/// it should interrupt.
 fn start_epoch_ticker(engine: &Engine) {
     let engine = engine.clone();
     let spawned = std::thread::Builder::new().name("wasm-epoch".into()).spawn(move || {
