@@ -387,10 +387,18 @@ async fn the_admin_view_describes_every_plugin() {
     }
     assert_eq!(plugins[4]["providers"], json!(["anthropic"]));
     // An SDK request is not Claude Code's or Codex's: only the header detector is called.
-    let response = gateway.get("/memory-routing/info").bearer_auth("sk-admin-test").header("user-agent", "OpenAI/Python 1.99").send().await.unwrap();
+    let response = gateway
+        .get("/memory-routing/info")
+        .bearer_auth("sk-admin-test")
+        .header("user-agent", "OpenAI/Python 1.99")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
-    let view: Value = gateway.get("/admin/plugins").bearer_auth("sk-admin-test").send().await.unwrap().json().await.unwrap();
-    let calls: Vec<u64> = view["plugins"].as_array().unwrap()[..3].iter().map(|p| p["stats"]["calls"].as_u64().unwrap()).collect();
+    let view: Value =
+        gateway.get("/admin/plugins").bearer_auth("sk-admin-test").send().await.unwrap().json().await.unwrap();
+    let calls: Vec<u64> =
+        view["plugins"].as_array().unwrap()[..3].iter().map(|p| p["stats"]["calls"].as_u64().unwrap()).collect();
     assert_eq!(calls, [1, 1, 2], "load-time self-checks, plus one call to the header detector");
     assert!(view["problems"].as_array().unwrap().is_empty());
 }

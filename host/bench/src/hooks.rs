@@ -23,14 +23,21 @@ struct Recorded {
 }
 
 fn recorded(root: &Path, name: &str, api: ClientApi) -> Result<Recorded> {
-    let text = std::fs::read_to_string(root.join("tests/fixtures").join(name)).with_context(|| format!("fixture {name}"))?;
+    let text =
+        std::fs::read_to_string(root.join("tests/fixtures").join(name)).with_context(|| format!("fixture {name}"))?;
     let value: Value = serde_json::from_str(&text)?;
     let mut headers = HeaderMap::new();
     for (name, value) in value["headers"].as_object().context("headers")? {
-        headers.insert(HeaderName::try_from(name.as_str())?, HeaderValue::try_from(value.as_str().unwrap_or_default())?);
+        headers
+            .insert(HeaderName::try_from(name.as_str())?, HeaderValue::try_from(value.as_str().unwrap_or_default())?);
     }
     let body = value["body"].to_string();
-    Ok(Recorded { api, headers, size: body.len(), body: JsonBody::parse(body.as_bytes()).map_err(|e| anyhow::anyhow!("{e}"))? })
+    Ok(Recorded {
+        api,
+        headers,
+        size: body.len(),
+        body: JsonBody::parse(body.as_bytes()).map_err(|e| anyhow::anyhow!("{e}"))?,
+    })
 }
 
 fn detect_request(recorded: &Recorded) -> DetectRequest {
@@ -103,7 +110,9 @@ pub async fn run(root: &Path, plugin_dir: &Path, iterations: usize) -> Result<()
     println!("## Plugin hooks, cost per call ({iterations} calls each, after a warm-up)\n");
     println!("| hook | input | p50 | p99 |");
     println!("|---|---|---|---|");
-    let row = |hook: &str, input: &str, (p50, p99): (Duration, Duration)| println!("| {hook} | {input} | {} | {} |", us(p50), us(p99));
+    let row = |hook: &str, input: &str, (p50, p99): (Duration, Duration)| {
+        println!("| {hook} | {input} | {} | {} |", us(p50), us(p99))
+    };
 
     let kb = |r: &Recorded| format!("{:.0} KB", r.size as f64 / 1024.0);
     row(
@@ -122,13 +131,19 @@ pub async fn run(root: &Path, plugin_dir: &Path, iterations: usize) -> Result<()
         ("header-detector", "openai SDK request".to_owned(), &small),
     ] {
         let single = only(&set, name);
-        row(name, &input, measure(iterations, async || single.detect(request).await.map(|_| ()).map_err(|e| anyhow::anyhow!("{e}"))).await?);
+        row(
+            name,
+            &input,
+            measure(iterations, async || single.detect(request).await.map(|_| ()).map_err(|e| anyhow::anyhow!("{e}")))
+                .await?,
+        );
     }
     for (input, request) in [("Claude Code request", &claude_request), ("openai SDK request", &small)] {
         row(
             "all three detectors (chain)",
             input,
-            measure(iterations, async || set.detect(request).await.map(|_| ()).map_err(|e| anyhow::anyhow!("{e}"))).await?,
+            measure(iterations, async || set.detect(request).await.map(|_| ()).map_err(|e| anyhow::anyhow!("{e}")))
+                .await?,
         );
     }
 
@@ -170,8 +185,10 @@ pub async fn run(root: &Path, plugin_dir: &Path, iterations: usize) -> Result<()
     row(
         "anthropic-adapter: request",
         "OpenAI chat request, 240 B",
-        measure(iterations, async || adapter.translate_request(&context, &chat).await.map(|_| ()).map_err(|e| anyhow::anyhow!("{e}")))
-            .await?,
+        measure(iterations, async || {
+            adapter.translate_request(&context, &chat).await.map(|_| ()).map_err(|e| anyhow::anyhow!("{e}"))
+        })
+        .await?,
     );
     let answer = json!({ "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
         "content": [{ "type": "text", "text": "Paris is the capital of France." }], "stop_reason": "end_turn",
@@ -186,12 +203,18 @@ pub async fn run(root: &Path, plugin_dir: &Path, iterations: usize) -> Result<()
         .await?,
     );
     let mut stream = adapter.open_stream(&context).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let delta = json!({ "type": "content_block_delta", "index": 0, "delta": { "type": "text_delta", "text": "Paris " } }).to_string();
+    let delta =
+        json!({ "type": "content_block_delta", "index": 0, "delta": { "type": "text_delta", "text": "Paris " } })
+            .to_string();
     row(
         "anthropic-adapter: stream event",
         "one text delta",
         measure(iterations, async || {
-            stream.push(SseEvent::named("content_block_delta", delta.clone())).await.map(|_| ()).map_err(|e| anyhow::anyhow!("{e}"))
+            stream
+                .push(SseEvent::named("content_block_delta", delta.clone()))
+                .await
+                .map(|_| ())
+                .map_err(|e| anyhow::anyhow!("{e}"))
         })
         .await?,
     );
@@ -203,7 +226,11 @@ pub async fn run(root: &Path, plugin_dir: &Path, iterations: usize) -> Result<()
         "openai-adapter: request",
         &format!("Claude Code request, {}", kb(&claude)),
         measure(iterations.min(500), async || {
-            openai.translate_request(&openai_context, &claude_text).await.map(|_| ()).map_err(|e| anyhow::anyhow!("{e}"))
+            openai
+                .translate_request(&openai_context, &claude_text)
+                .await
+                .map(|_| ())
+                .map_err(|e| anyhow::anyhow!("{e}"))
         })
         .await?,
     );

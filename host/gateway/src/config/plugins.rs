@@ -89,7 +89,8 @@ pub struct HeaderMatch {
 
 impl PartialEq for HeaderMatch {
     fn eq(&self, other: &Self) -> bool {
-        self.header == other.header && self.pattern.as_ref().map(regex::Regex::as_str) == other.pattern.as_ref().map(regex::Regex::as_str)
+        self.header == other.header
+            && self.pattern.as_ref().map(regex::Regex::as_str) == other.pattern.as_ref().map(regex::Regex::as_str)
     }
 }
 
@@ -276,7 +277,8 @@ fn spec(raw: RawPlugin, at: &str, hook: Hook, defaults: &Defaults<'_>) -> Result
         .into_iter()
         .map(|(header, pattern)| {
             let path = format!("{at}.match_headers.{header}");
-            let name = http::HeaderName::try_from(header.to_ascii_lowercase()).map_err(|e| invalid(&path, e.to_string()))?;
+            let name =
+                http::HeaderName::try_from(header.to_ascii_lowercase()).map_err(|e| invalid(&path, e.to_string()))?;
             let pattern = (!pattern.is_empty())
                 .then(|| regex::Regex::new(&pattern).map_err(|e| invalid(&path, e.to_string())))
                 .transpose()?;

@@ -164,10 +164,17 @@ fn plugins_default_to_the_built_in_set() {
     assert_eq!(header_config["default_user_id"], "someone", "user_id_mappings feeds the header detector");
     assert_eq!(plugins.detectors[0].timeout, Duration::from_millis(50));
     let matches: Vec<&str> = plugins.detectors[0].match_headers.iter().map(|m| m.header.as_str()).collect();
-    assert_eq!(matches, ["user-agent", "x-claude-code-session-id"], "built-in detectors skip requests they cannot be about");
+    assert_eq!(
+        matches,
+        ["user-agent", "x-claude-code-session-id"],
+        "built-in detectors skip requests they cannot be about"
+    );
     assert!(plugins.detectors[0].match_headers[0].accepts(Some("claude-cli/2.1.197 (external, cli)")));
     assert!(!plugins.detectors[0].match_headers[0].accepts(Some("OpenAI/Python 1.0")));
-    assert!(plugins.detectors[0].match_headers[1].accepts(Some("any")) && !plugins.detectors[0].match_headers[1].accepts(None));
+    assert!(
+        plugins.detectors[0].match_headers[1].accepts(Some("any"))
+            && !plugins.detectors[0].match_headers[1].accepts(None)
+    );
     assert!(plugins.detectors[2].match_headers.is_empty(), "the header detector sees every request");
     assert_eq!(plugins.detectors[0].on_error, plugins::OnError::FailOpen);
     assert_eq!(plugins.memory_injector.as_ref().unwrap().name, "system-prompt-injector");
@@ -201,8 +208,14 @@ fn plugin_entries_are_checked_with_their_path() {
             "plugins.detectors[1].name: `a` is listed twice",
         ),
         ("plugins:\n  detector: []\n", "plugins.detector: unknown field `detector`"),
-        ("plugins:\n  detectors:\n    - {name: a, match_headers: {user-agent: '('}}\n", "plugins.detectors[0].match_headers.user-agent:"),
-        ("plugins:\n  provider_adapters:\n    - {name: a, providers: [openai], match_headers: {x: ''}}\n", "plugins.provider_adapters[0].match_headers: only detectors"),
+        (
+            "plugins:\n  detectors:\n    - {name: a, match_headers: {user-agent: '('}}\n",
+            "plugins.detectors[0].match_headers.user-agent:",
+        ),
+        (
+            "plugins:\n  provider_adapters:\n    - {name: a, providers: [openai], match_headers: {x: ''}}\n",
+            "plugins.provider_adapters[0].match_headers: only detectors",
+        ),
     ];
     for (text, expected) in cases {
         let error = parse(text).unwrap_err().to_string();

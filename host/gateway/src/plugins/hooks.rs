@@ -65,9 +65,9 @@ impl Detection {
 /// Whether a detector limited to `matches` applies to a request with these headers.
 fn applies(matches: &[crate::config::plugins::HeaderMatch], headers: &[Header]) -> bool {
     matches.is_empty()
-        || matches.iter().any(|m| {
-            m.accepts(headers.iter().find(|h| h.name == m.header.as_str()).map(|h| h.value.as_str()))
-        })
+        || matches
+            .iter()
+            .any(|m| m.accepts(headers.iter().find(|h| h.name == m.header.as_str()).map(|h| h.value.as_str())))
 }
 
 fn plugin_failed(plugin: &Plugin, error: &PluginError) -> GatewayError {
