@@ -219,7 +219,7 @@ pub async fn run(root: &Path, plugin_dir: &Path, iterations: usize) -> Result<()
         .await?,
     );
     let openai = set.adapter_for("openai").context("openai adapter")?;
-    let anthropic_body = claude.body.to_bytes_with("model", "gpt-4o");
+    let anthropic_body = claude.body.to_bytes_with(&[("model", "\"gpt-4o\"")]);
     let openai_context = AdapterContext { client_api: Api::AnthropicMessages, provider: "openai".into(), ..context };
     let claude_text = String::from_utf8_lossy(&anthropic_body).into_owned();
     row(

@@ -114,3 +114,11 @@ impl Adaptation {
         }
     }
 }
+
+/// The API an upstream of this wire speaks, in the terms of the client APIs.
+pub fn wire_api(wire: Wire) -> ClientApi {
+    match wire {
+        Wire::OpenAiChat => ClientApi::OpenAiChat,
+        Wire::AnthropicMessages => ClientApi::AnthropicMessages,
+    }
+}

@@ -55,42 +55,33 @@ impl JsonBody {
     }
 
     pub fn to_bytes(&self) -> Bytes {
-        self.write(None)
+        self.to_bytes_with(&[])
     }
 
-    /// The body with one string field set to `value` (added if absent), written
-    /// without copying the body first.
-    pub fn to_bytes_with(&self, key: &str, value: &str) -> Bytes {
-        self.write(Some((key, value)))
-    }
-
-    fn write(&self, replace: Option<(&str, &str)>) -> Bytes {
-        let size = self.fields.iter().map(|(k, v)| k.len() + v.get().len() + 4).sum::<usize>() + 64;
+    /// The body with some fields set to new raw JSON values (added at the end when
+    /// absent), written without copying the body first. The values must be valid JSON.
+    pub fn to_bytes_with(&self, replacements: &[(&str, &str)]) -> Bytes {
+        let extra: usize = replacements.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
+        let size = self.fields.iter().map(|(k, v)| k.len() + v.get().len() + 4).sum::<usize>() + extra + 2;
         let mut out = Vec::with_capacity(size);
-        out.push(b'{');
-        let mut replaced = false;
-        for (key, value) in &self.fields {
+        let write_field = |out: &mut Vec<u8>, key: &str, raw: &str| {
             if out.len() > 1 {
                 out.push(b',');
             }
             // Keys came from valid JSON strings; re-escaping them cannot fail.
-            let _ = serde_json::to_writer(&mut out, key);
+            let _ = serde_json::to_writer(&mut *out, key);
             out.push(b':');
-            match replace {
-                Some((target, new)) if target == key => {
-                    let _ = serde_json::to_writer(&mut out, new);
-                    replaced = true;
-                }
-                _ => out.extend_from_slice(value.get().as_bytes()),
-            }
+            out.extend_from_slice(raw.as_bytes());
+        };
+        out.push(b'{');
+        for (key, value) in &self.fields {
+            let raw = replacements.iter().find(|(k, _)| k == key).map_or(value.get(), |(_, v)| *v);
+            write_field(&mut out, key, raw);
         }
-        if let Some((key, new)) = replace.filter(|_| !replaced) {
-            if out.len() > 1 {
-                out.push(b',');
+        for (key, raw) in replacements {
+            if !self.contains(key) {
+                write_field(&mut out, key, raw);
             }
-            let _ = serde_json::to_writer(&mut out, key);
-            out.push(b':');
-            let _ = serde_json::to_writer(&mut out, new);
         }
         out.push(b'}');
         Bytes::from(out)
@@ -153,8 +144,8 @@ mod tests {
         body.set("stream_options", &serde_json::json!({"include_usage": true})).unwrap();
         assert!(body.to_bytes().ends_with(br#","stream_options":{"include_usage":true}}"#));
         let body = JsonBody::parse(br#"{"model":"a","n":1}"#).unwrap();
-        assert_eq!(body.to_bytes_with("model", "b\"c"), &br#"{"model":"b\"c","n":1}"#[..]);
-        assert_eq!(body.to_bytes_with("user", "u"), &br#"{"model":"a","n":1,"user":"u"}"#[..]);
+        assert_eq!(body.to_bytes_with(&[("model", r#""b\"c""#)]), &br#"{"model":"b\"c","n":1}"#[..]);
+        assert_eq!(body.to_bytes_with(&[("user", r#""u""#), ("n", "2")]), &br#"{"model":"a","n":2,"user":"u"}"#[..]);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use serde_json::value::RawValue;
 use crate::adapter::ClientApi;
 use crate::body::JsonBody;
 use crate::error::GatewayError;
+use crate::keys::KeyRecord;
 use crate::plugins::PluginSet;
 use crate::plugins::hooks::{DetectRequest, Header};
 use crate::state::Snapshot;
@@ -33,8 +34,17 @@ const USER_HEAD: usize = 8 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Source {
-    Header { name: String },
-    Plugin { name: String, reason: String },
+    /// Pinned by the virtual key the request used.
+    Key {
+        id: String,
+    },
+    Header {
+        name: String,
+    },
+    Plugin {
+        name: String,
+        reason: String,
+    },
     Default,
 }
 
@@ -94,14 +104,20 @@ pub fn container_tag(identity: &Identity) -> String {
 }
 
 /// Resolves the identity of a request. `body` is None for calls without a prompt
-/// (e.g. `GET /memory-routing/info`).
+/// (e.g. `GET /memory-routing/info`); `key` is the virtual key used, whose pinned
+/// user and project win over everything else.
 pub async fn identify(
     snapshot: &Snapshot,
     api: ClientApi,
     headers: &HeaderMap,
     body: Option<&JsonBody>,
+    key: Option<&KeyRecord>,
 ) -> Result<Identity, GatewayError> {
     let mappings = &snapshot.config.user_id_mappings;
+    let pinned = |value: Option<&String>| {
+        let key = key?;
+        value.map(|value| Field { value: value.clone(), source: Source::Key { id: key.id.clone() } })
+    };
     let explicit = |name: &str| {
         headers
             .get(name)
@@ -110,8 +126,8 @@ pub async fn identify(
             .filter(|v| !v.is_empty())
             .map(|value| Field { value: value.to_owned(), source: Source::Header { name: name.to_owned() } })
     };
-    let user = explicit(mappings.custom_header.as_str());
-    let project = explicit(PROJECT_HEADER);
+    let user = pinned(key.and_then(|k| k.user_id.as_ref())).or_else(|| explicit(mappings.custom_header.as_str()));
+    let project = pinned(key.and_then(|k| k.project.as_ref())).or_else(|| explicit(PROJECT_HEADER));
     let detection = if user.is_some() && project.is_some() {
         Default::default()
     } else {

@@ -2,6 +2,7 @@
 //! each module here owns one concern of it.
 
 pub mod adapter;
+pub mod analytics;
 pub mod api;
 pub mod auth;
 pub mod body;
@@ -9,9 +10,12 @@ pub mod cli;
 pub mod config;
 pub mod context;
 pub mod error;
+pub mod histogram;
 pub mod identity;
 pub mod injection;
+pub mod keys;
 pub mod logging;
+pub mod outcome;
 pub mod plugins;
 pub mod provider;
 pub mod proxy;
@@ -21,4 +25,5 @@ pub mod secret;
 pub mod server;
 pub mod sse;
 pub mod state;
+pub mod storage;
 pub mod upstream;

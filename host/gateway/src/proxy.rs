@@ -3,7 +3,7 @@
 //! retries and fallbacks, and answer in the client's API.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -15,14 +15,21 @@ use serde::Deserialize;
 use tracing::{info, warn};
 
 use crate::adapter::{Adaptation, ClientApi};
+use crate::analytics::prices;
+use crate::analytics::{Observed, usage};
+use crate::auth::{Caller, CredentialHeader};
 use crate::body::JsonBody;
 use crate::context::RequestContext;
 use crate::error::{ErrorKind, GatewayError};
-use crate::identity::{self, Identity};
+use crate::identity;
+use crate::keys::now_secs;
+use crate::outcome::Outcome;
 use crate::plugins::Plugin;
 use crate::plugins::hooks::{AdaptedRequest, AdapterContext};
 use crate::relay;
 use crate::routing::{Deployment, Resolved};
+use crate::state::AppState;
+use crate::upstream::ClientHeaders;
 use crate::upstream::{self, NoReply, Reply, UpstreamRequest};
 
 /// A client's request, read and checked.
@@ -35,66 +42,59 @@ pub struct ClientRequest {
     pub include_usage: bool,
 }
 
-/// What became of a request: its one completion log line (and, later, its record).
-#[derive(Clone)]
-pub struct Outcome {
-    pub started: Instant,
-    pub model: String,
-    pub identity: Option<Identity>,
-    pub deployment: Option<String>,
-    pub attempts: u32,
-    /// Set when a relay took over: the stream logs its own end.
-    pub streamed: bool,
-}
-
-impl Outcome {
-    fn new() -> Self {
-        Self {
-            started: Instant::now(),
-            model: String::new(),
-            identity: None,
-            deployment: None,
-            attempts: 0,
-            streamed: false,
-        }
-    }
-
-    pub fn log(&self, status: u16, time_to_first_byte: Option<Duration>) {
-        let identity = self.identity.as_ref();
-        info!(
-            status,
-            model = %self.model,
-            user = identity.map_or("-", |i| i.user.value.as_str()),
-            project = identity.and_then(Identity::project).unwrap_or("-"),
-            client = identity.and_then(Identity::client).unwrap_or("-"),
-            deployment = self.deployment.as_deref().unwrap_or("-"),
-            attempts = self.attempts,
-            ttfb_ms = time_to_first_byte.map(|d| d.as_secs_f64() * 1e3),
-            ms = self.started.elapsed().as_secs_f64() * 1e3,
-            "request completed"
-        );
-    }
+/// Who called, as authentication established it.
+pub struct Calling {
+    pub caller: Caller,
+    pub credential_header: CredentialHeader,
 }
 
 /// Serves one model-API request end to end; errors come back in the client's shape.
-pub async fn handle(api: ClientApi, ctx: RequestContext, headers: HeaderMap, body: Body) -> Response {
-    let mut outcome = Outcome::new();
+pub async fn handle(
+    state: AppState,
+    api: ClientApi,
+    ctx: RequestContext,
+    calling: Calling,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let mut outcome = Outcome::new(state, ctx.id.clone(), api);
+    outcome.key = calling.caller.key().cloned();
     let result = async {
         let bytes = read_body(&headers, body, ctx.snapshot.config.max_request_bytes).await?;
+        outcome.bytes_in = bytes.len() as u64;
         let request = ClientRequest::parse(api, &bytes)?;
         outcome.model.clone_from(&request.model);
-        outcome.identity = Some(identity::identify(&ctx.snapshot, api, &headers, Some(&request.body)).await?);
-        forward(&ctx, &headers, request, &mut outcome).await
+        outcome.stream = request.stream;
+        if let Some(key) = calling.caller.key() {
+            key.check_model(&request.model)?;
+            key.admit(now_secs())?;
+        }
+        let pins = calling.caller.key().map(|k| &k.record);
+        outcome.identity = Some(identity::identify(&ctx.snapshot, api, &headers, Some(&request.body), pins).await?);
+        forward(&ctx, &headers, calling.credential_header, request, &mut outcome).await
     }
     .await;
-    let response = result.unwrap_or_else(|error| {
-        info!(error = error.kind.code(), "{}", error.message);
-        error.into_response(api.error_shape())
-    });
-    if !outcome.streamed {
-        outcome.log(response.status().as_u16(), None);
+    match result {
+        Ok(Answer::Whole { response, observed, bytes_out }) => {
+            outcome.finish(response.status().as_u16(), observed, bytes_out, None);
+            response
+        }
+        Ok(Answer::Streaming(response)) => response,
+        Err(error) => {
+            info!(error = error.kind.code(), "{}", error.message);
+            outcome.error = Some(error.kind.code());
+            let response = error.into_response(api.error_shape());
+            outcome.finish(response.status().as_u16(), Observed::default(), 0, None);
+            response
+        }
     }
-    response
+}
+
+/// What `forward` produced: a whole answer (finished here) or a stream (whose relay
+/// finishes the outcome when it ends).
+enum Answer {
+    Whole { response: Response, observed: Observed, bytes_out: u64 },
+    Streaming(Response),
 }
 
 pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, GatewayError> {
@@ -174,9 +174,10 @@ enum Failure {
 async fn forward(
     ctx: &RequestContext,
     client_headers: &HeaderMap,
+    credential_header: CredentialHeader,
     request: ClientRequest,
     outcome: &mut Outcome,
-) -> Result<Response, GatewayError> {
+) -> Result<Answer, GatewayError> {
     let snapshot = &ctx.snapshot;
     let router = &snapshot.router;
     let first = router.resolve(&request.model).ok_or_else(|| router.unknown_model(&request.model))?;
@@ -192,6 +193,7 @@ async fn forward(
         let group = resolved.group;
         if fallback > 0 {
             info!(fallback = %group.name, "falling back to another model group");
+            outcome.fallbacks = fallback as u32;
         }
         let mut attempts = vec![0u32; group.deployments.len()];
         for attempt in 0..=snapshot.config.num_retries {
@@ -211,8 +213,15 @@ async fn forward(
             outcome.attempts += 1;
             outcome.deployment = Some(deployment.config.id.clone());
             let upstream_model = resolved.upstream_model(&deployment.config);
+            let provider = deployment.config.provider;
+            outcome.provider = Some(provider.name);
+            outcome.price = prices::for_deployment(&deployment.config.costs, provider.name, &upstream_model);
+            outcome.upstream_model = Some(upstream_model.clone());
             let route = match Adaptation::plan(request.api, deployment.config.provider)? {
-                Adaptation::EstimateTokens => return Ok(estimate_tokens(&request.body)),
+                Adaptation::EstimateTokens => {
+                    let response = estimate_tokens(&request.body);
+                    return Ok(Answer::Whole { response, observed: Observed::default(), bytes_out: 0 });
+                }
                 Adaptation::Passthrough => Route::Passthrough,
                 Adaptation::Translate => {
                     let provider = deployment.config.provider.name;
@@ -237,32 +246,45 @@ async fn forward(
                     Route::Adapter(plugin.clone(), context)
                 }
             };
-            let upstream_request = prepare(deployment, &route, &upstream_model, &request, client_headers).await?;
-            match upstream::send(deployment, upstream_request, request.stream).await {
+            // OpenAI streams carry usage only when asked: ask, and drop that chunk again
+            // for a client that did not.
+            let add_usage = request.api == ClientApi::OpenAiChat
+                && request.stream
+                && !request.include_usage
+                && matches!(route, Route::Passthrough);
+            let upstream_request =
+                prepare(deployment, &route, &upstream_model, &request, client_headers, credential_header, add_usage)
+                    .await?;
+            let upstream_api = match &route {
+                Route::Passthrough => request.api,
+                Route::Adapter(..) => crate::adapter::wire_api(provider.wire),
+            };
+            outcome.attempt_started();
+            let reply = upstream::send(deployment, upstream_request, request.stream).await;
+            match reply {
                 Ok(Reply::Stream(response)) => {
-                    outcome.streamed = true;
                     let translator = match &route {
                         Route::Adapter(plugin, context) => Some(plugin.open_stream(context).await?),
                         Route::Passthrough => None,
                     };
-                    return Ok(relay::stream_response(
-                        request.api,
-                        response,
-                        translator,
-                        deployment.config.stream_timeout,
-                        outcome.clone(),
-                    ));
+                    let relay =
+                        relay::Relay::new(request.api, upstream_api, translator, add_usage, outcome.hand_over());
+                    return Ok(Answer::Streaming(relay.into_response(response, deployment.config.stream_timeout)));
                 }
                 Ok(Reply::Complete { status, headers, body }) if status.is_success() => {
-                    return complete_response(status, &headers, body, &route).await;
+                    outcome.attempt_ended();
+                    let observed = usage::from_body(upstream_api, &body);
+                    let (response, bytes_out) = complete_response(status, &headers, body, &route).await?;
+                    return Ok(Answer::Whole { response, observed, bytes_out });
                 }
                 Ok(Reply::Complete { status, headers, body }) => {
+                    outcome.attempt_ended();
                     warn!(deployment = %deployment.config.id, attempt, status = status.as_u16(), "upstream returned an error");
                     let retry = upstream::is_retryable(status);
                     let fall_back = upstream::warrants_fallback(status);
                     let failure = Failure::Upstream { status, headers, body, route };
                     if !fall_back {
-                        return Ok(failure_response(failure, request.api).await);
+                        return Ok(failed(failure_response(failure, request.api).await, outcome));
                     }
                     last_failure = Some(failure);
                     if !retry {
@@ -270,6 +292,7 @@ async fn forward(
                     }
                 }
                 Err(reason) => {
+                    outcome.attempt_ended();
                     warn!(deployment = %deployment.config.id, attempt, error = ?reason, "upstream attempt failed");
                     last_failure = Some(Failure::NoReply { deployment: deployment.config.id.clone(), reason });
                 }
@@ -278,7 +301,19 @@ async fn forward(
     }
     let failure =
         last_failure.unwrap_or_else(|| Failure::Gateway(GatewayError::new(ErrorKind::Internal, "no attempt was made")));
-    Ok(failure_response(failure, request.api).await)
+    if let Failure::NoReply { reason, .. } = &failure {
+        outcome.error = Some(match reason {
+            NoReply::Connect(_) => ErrorKind::BadGateway.code(),
+            NoReply::Timeout(_) => ErrorKind::UpstreamTimeout.code(),
+        });
+    }
+    Ok(failed(failure_response(failure, request.api).await, outcome))
+}
+
+/// An error answer, recorded as such.
+fn failed(response: Response, outcome: &mut Outcome) -> Answer {
+    outcome.error.get_or_insert("upstream_error");
+    Answer::Whole { response, observed: Observed::default(), bytes_out: 0 }
 }
 
 /// Waits before retrying a deployment already tried: exponential from 50 ms, at least
@@ -301,40 +336,50 @@ async fn prepare(
     upstream_model: &str,
     request: &ClientRequest,
     client_headers: &HeaderMap,
+    credential_header: CredentialHeader,
+    add_usage: bool,
 ) -> Result<UpstreamRequest, GatewayError> {
-    let body = request.body.to_bytes_with("model", upstream_model);
+    let model = serde_json::Value::String(upstream_model.to_owned()).to_string();
+    let body = if add_usage {
+        request.body.to_bytes_with(&[("model", &model), ("stream_options", r#"{"include_usage":true}"#)])
+    } else {
+        request.body.to_bytes_with(&[("model", &model)])
+    };
+    let client = ClientHeaders { headers: client_headers, credential: credential_header };
     match route {
         Route::Passthrough => {
             let path = Adaptation::passthrough_path(request.api);
-            UpstreamRequest::new(deployment, path, Vec::new(), body, Some(client_headers))
+            UpstreamRequest::new(deployment, path, Vec::new(), body, &client, true)
         }
         Route::Adapter(plugin, context) => {
             // A JSON body is UTF-8.
             let text = String::from_utf8_lossy(&body);
             let AdaptedRequest { path, headers, body } = plugin.translate_request(context, &text).await?;
             let headers = headers.into_iter().map(|h| (h.name, h.value)).collect();
-            UpstreamRequest::new(deployment, &path, headers, Bytes::from(body), None)
+            UpstreamRequest::new(deployment, &path, headers, Bytes::from(body), &client, false)
         }
     }
 }
 
+/// The client's answer to a successful upstream answer, and its size.
 async fn complete_response(
     status: StatusCode,
     upstream_headers: &HeaderMap,
     body: Bytes,
     route: &Route,
-) -> Result<Response, GatewayError> {
+) -> Result<(Response, u64), GatewayError> {
     let body = match route {
         Route::Adapter(plugin, context) => {
             Bytes::from(plugin.translate_response(context, &String::from_utf8_lossy(&body)).await?)
         }
         Route::Passthrough => body,
     };
+    let size = body.len() as u64;
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     upstream::forwarded_headers(upstream_headers, headers);
-    Ok(response)
+    Ok((response, size))
 }
 
 /// The client's answer when every attempt failed.

@@ -17,60 +17,83 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use tracing::{Instrument, info, warn};
 
 use crate::adapter::ClientApi;
+use crate::analytics::StreamObserver;
+use crate::outcome::Outcome;
 use crate::plugins::hooks::PluginStream;
-use crate::proxy::Outcome;
 use crate::sse::{SseDecoder, SseEvent};
 use crate::upstream;
 
 type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
-pub fn stream_response(
-    api: ClientApi,
-    upstream: reqwest::Response,
-    translator: Option<PluginStream>,
-    idle_timeout: Duration,
-    outcome: Outcome,
-) -> Response {
-    let mut headers = http::HeaderMap::new();
-    upstream::forwarded_headers(upstream.headers(), &mut headers);
-    let status = upstream.status().as_u16();
-    let relay = Relay {
-        api,
-        upstream: Box::pin(upstream.bytes_stream()),
-        decoder: SseDecoder::new(),
-        translator,
-        idle_timeout,
-        pending: VecDeque::new(),
-        events: Vec::new(),
-        saw_end: false,
-        upstream_done: false,
-        finished: false,
-        status,
-        outcome,
-        first_byte: None,
-        span: tracing::Span::current(),
-    };
-    let body = futures_util::stream::unfold(relay, |mut relay| {
-        let span = relay.span.clone();
-        async move {
-            let chunk = relay.next_chunk().instrument(span).await?;
-            Some((Ok::<_, Infallible>(chunk), relay))
+impl Relay {
+    /// `api`: what the client speaks; `upstream_api`: what the upstream's events are
+    /// in (where usage is read); `strip_usage_chunk`: drop OpenAI's usage chunk, which
+    /// the gateway asked for and the client did not.
+    pub fn new(
+        api: ClientApi,
+        upstream_api: ClientApi,
+        translator: Option<PluginStream>,
+        strip_usage_chunk: bool,
+        outcome: Outcome,
+    ) -> Self {
+        Self {
+            api,
+            upstream: None,
+            decoder: SseDecoder::new(),
+            translator,
+            strip_usage_chunk,
+            observer: Some(StreamObserver::new(upstream_api)),
+            idle_timeout: Duration::ZERO,
+            pending: VecDeque::new(),
+            events: Vec::new(),
+            saw_end: false,
+            upstream_done: false,
+            finished: false,
+            status: 200,
+            bytes_out: 0,
+            outcome,
+            first_byte: None,
+            span: tracing::Span::current(),
         }
-    });
-    let mut response = Response::new(Body::from_stream(body));
-    let out = response.headers_mut();
-    out.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    out.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    out.extend(headers);
-    response
+    }
+
+    /// The client's streamed response, relaying `upstream`'s body.
+    pub fn into_response(mut self, upstream: reqwest::Response, idle_timeout: Duration) -> Response {
+        let mut headers = http::HeaderMap::new();
+        upstream::forwarded_headers(upstream.headers(), &mut headers);
+        self.status = upstream.status().as_u16();
+        self.idle_timeout = idle_timeout;
+        self.upstream = Some(Box::pin(upstream.bytes_stream()));
+        let body = futures_util::stream::unfold(self, |mut relay| {
+            let span = relay.span.clone();
+            async move {
+                let chunk = relay.next_chunk().instrument(span).await?;
+                Some((Ok::<_, Infallible>(chunk), relay))
+            }
+        });
+        let mut response = Response::new(Body::from_stream(body));
+        let out = response.headers_mut();
+        out.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        out.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        out.extend(headers);
+        response
+    }
 }
 
-struct Relay {
+/// An OpenAI usage chunk: no choices, only usage.
+fn is_usage_chunk(event: &SseEvent) -> bool {
+    event.data.contains("\"usage\"") && event.data.contains("\"choices\":[]")
+}
+
+pub struct Relay {
     api: ClientApi,
-    upstream: ByteStream,
+    upstream: Option<ByteStream>,
     decoder: SseDecoder,
     /// None: passthrough.
     translator: Option<PluginStream>,
+    strip_usage_chunk: bool,
+    /// Reads usage and the finish reason from the upstream's events.
+    observer: Option<StreamObserver>,
     idle_timeout: Duration,
     /// Bytes ready for the client.
     pending: VecDeque<Bytes>,
@@ -81,6 +104,7 @@ struct Relay {
     upstream_done: bool,
     finished: bool,
     status: u16,
+    bytes_out: u64,
     outcome: Outcome,
     first_byte: Option<Duration>,
     /// The request's span: the relay outlives the handler that created it.
@@ -92,14 +116,20 @@ impl Relay {
         loop {
             if let Some(chunk) = self.pending.pop_front() {
                 self.first_byte.get_or_insert_with(|| self.outcome.started.elapsed());
+                self.bytes_out += chunk.len() as u64;
                 return Some(chunk);
             }
             if self.upstream_done {
                 self.finished = true;
-                self.outcome.log(self.status, self.first_byte);
+                self.outcome.attempt_ended();
+                let observed = self.observer.take().map(StreamObserver::finish).unwrap_or_default();
+                self.outcome.finish(self.status, observed, self.bytes_out, self.first_byte);
                 return None;
             }
-            match tokio::time::timeout(self.idle_timeout, self.upstream.next()).await {
+            let Some(upstream) = self.upstream.as_mut() else {
+                return None;
+            };
+            match tokio::time::timeout(self.idle_timeout, upstream.next()).await {
                 Ok(Some(Ok(bytes))) => self.take(bytes).await,
                 Ok(None) => self.end(None).await,
                 Ok(Some(Err(error))) => self.end(Some(format!("the upstream stream broke off: {error}"))).await,
@@ -112,13 +142,32 @@ impl Relay {
 
     async fn take(&mut self, bytes: Bytes) {
         self.decoder.push(&bytes, &mut self.events);
-        if self.translator.is_none() {
-            self.saw_end |= self.events.drain(..).any(|e| self.api.is_stream_end(&e));
-            self.pending.push_back(bytes);
+        if let Some(observer) = self.observer.as_mut() {
+            self.events.iter().for_each(|e| observer.observe(e));
+        }
+        if self.translator.is_some() {
+            if let Err(problem) = self.translate_events().await {
+                self.end(Some(problem)).await;
+            }
             return;
         }
-        if let Err(problem) = self.translate_events().await {
-            self.end(Some(problem)).await;
+        self.pass_events(Some(bytes));
+    }
+
+    /// Passthrough: forwards the chunk as it came, or, when a usage chunk must go,
+    /// event by event without it.
+    fn pass_events(&mut self, chunk: Option<Bytes>) {
+        let api = self.api;
+        if self.strip_usage_chunk {
+            for event in self.events.drain(..) {
+                self.saw_end |= api.is_stream_end(&event);
+                if !is_usage_chunk(&event) {
+                    self.pending.push_back(Bytes::from(event.encode()));
+                }
+            }
+        } else {
+            self.saw_end |= self.events.drain(..).any(|e| api.is_stream_end(&e));
+            self.pending.extend(chunk);
         }
     }
 
@@ -142,6 +191,9 @@ impl Relay {
         }
         self.upstream_done = true;
         self.decoder.finish(&mut self.events);
+        if let Some(observer) = self.observer.as_mut() {
+            self.events.iter().for_each(|e| observer.observe(e));
+        }
         let complete = if self.translator.is_some() {
             let flushed = self.translate_events().await;
             match (flushed, self.translator.as_mut()) {
@@ -162,7 +214,9 @@ impl Relay {
                 (Ok(()), None) => false,
             }
         } else {
-            self.saw_end |= self.events.drain(..).any(|e| self.api.is_stream_end(&e));
+            // A passed-through chunk is already on its way; only a stripped stream
+            // still holds whole events.
+            self.pass_events(None);
             self.saw_end
         };
         let problem =
@@ -175,6 +229,9 @@ impl Relay {
     }
 }
 
+/// The status recorded for a client that went away (nginx's "client closed request").
+const CLIENT_CLOSED: u16 = 499;
+
 impl Drop for Relay {
     fn drop(&mut self) {
         if !self.finished {
@@ -183,6 +240,10 @@ impl Drop for Relay {
                 after_ms = self.outcome.started.elapsed().as_secs_f64() * 1e3,
                 "client went away mid-stream; upstream request cancelled"
             );
+            self.outcome.attempt_ended();
+            self.outcome.error = Some("client_disconnected");
+            let observed = self.observer.take().map(StreamObserver::finish).unwrap_or_default();
+            self.outcome.finish(CLIENT_CLOSED, observed, self.bytes_out, self.first_byte);
         }
     }
 }

@@ -8,8 +8,11 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 
 use crate::config::Config;
+use crate::keys::KeyStore;
 use crate::plugins::{PluginHost, PluginSet};
 use crate::routing::{Router, UpstreamClients};
+use crate::storage::Database;
+use crate::storage::writer::{DEFAULT_QUEUE, Writer};
 
 pub struct Snapshot {
     pub config: Arc<Config>,
@@ -28,13 +31,21 @@ struct Inner {
     /// Outlives snapshots: connection pools and cookies survive reloads.
     clients: UpstreamClients,
     plugin_host: PluginHost,
+    database: Database,
+    /// Request records on their way into the databank.
+    writer: Writer,
+    keys: KeyStore,
     /// The last config reload that failed, and why (shown by the admin API).
     reload_error: std::sync::Mutex<Option<String>>,
 }
 
 impl AppState {
-    /// Loads the plugins `config` names and makes it current.
+    /// Opens the database, loads the keys and the plugins `config` names, and makes it
+    /// current.
     pub async fn new(config: Config) -> anyhow::Result<Self> {
+        let database = Database::open(&config.database_path)?;
+        let writer = Writer::start(&database, DEFAULT_QUEUE)?;
+        let keys = KeyStore::load(&database)?;
         let plugin_host = PluginHost::new(&config.plugins)?;
         let plugins = Arc::new(plugin_host.load_set(&config.plugins, None).await);
         let clients = UpstreamClients::default();
@@ -44,6 +55,9 @@ impl AppState {
                 current: ArcSwap::from_pointee(snapshot),
                 clients,
                 plugin_host,
+                database,
+                writer,
+                keys,
                 reload_error: std::sync::Mutex::new(None),
             }),
         })
@@ -55,6 +69,18 @@ impl AppState {
 
     pub fn plugin_host(&self) -> &PluginHost {
         &self.inner.plugin_host
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.inner.database
+    }
+
+    pub fn writer(&self) -> &Writer {
+        &self.inner.writer
+    }
+
+    pub fn keys(&self) -> &KeyStore {
+        &self.inner.keys
     }
 
     /// Makes `config` current for every request that starts from now on, reusing the

@@ -22,24 +22,49 @@ pub struct UpstreamRequest {
     pub body: Bytes,
 }
 
+/// The client's headers, and which one carried the gateway's own credential.
+pub struct ClientHeaders<'a> {
+    pub headers: &'a HeaderMap,
+    pub credential: crate::auth::CredentialHeader,
+}
+
+/// The client credentials a `forward_client_auth` deployment passes on.
+const CLIENT_AUTH_HEADERS: [&str; 2] = ["authorization", "x-api-key"];
+
 /// Headers a plugin may not set: the key and the routing are the host's.
 const HOST_ONLY_HEADERS: [&str; 5] = ["authorization", "x-api-key", "api-key", "host", "content-length"];
 
 impl UpstreamRequest {
     /// The request for `deployment` at `path`. Client headers never go upstream
-    /// wholesale: in passthrough (`client_headers` given), only Anthropic's version and
-    /// beta flags; through an adapter, the headers the plugin asks for.
+    /// wholesale: in passthrough, only Anthropic's version and beta flags; through an
+    /// adapter, the headers the plugin asks for; and, for a `forward_client_auth`
+    /// deployment, the client's own credentials (not the one it gave the gateway).
     pub fn new(
         deployment: &Deployment,
         path: &str,
         plugin_headers: Vec<(String, String)>,
         body: Bytes,
-        client_headers: Option<&HeaderMap>,
+        client: &ClientHeaders<'_>,
+        passthrough: bool,
     ) -> Result<Self, GatewayError> {
         let config = &deployment.config;
         let mut headers = HeaderMap::with_capacity(6);
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let Some(key) = &config.api_key
+        let mut forwarded_auth = false;
+        if config.forward_client_auth {
+            for name in CLIENT_AUTH_HEADERS {
+                if client.credential.0 == Some(name) {
+                    continue;
+                }
+                if let Some(value) = client.headers.get(name) {
+                    let mut value = value.clone();
+                    value.set_sensitive(true);
+                    headers.insert(name, value);
+                    forwarded_auth = true;
+                }
+            }
+        }
+        if let Some(key) = config.api_key.as_ref().filter(|_| !forwarded_auth)
             && let Ok(mut value) = match config.provider.key_header {
                 KeyHeader::Bearer => HeaderValue::try_from(format!("Bearer {}", key.expose())),
                 KeyHeader::XApiKey => HeaderValue::try_from(key.expose()),
@@ -52,13 +77,11 @@ impl UpstreamRequest {
             };
             headers.insert(name, value);
         }
-        if let Some(client) = client_headers
-            && config.provider.wire == Wire::AnthropicMessages
-        {
-            if let Some(version) = client.get(&ANTHROPIC_VERSION_HEADER) {
+        if passthrough && config.provider.wire == Wire::AnthropicMessages {
+            if let Some(version) = client.headers.get(&ANTHROPIC_VERSION_HEADER) {
                 headers.insert(ANTHROPIC_VERSION_HEADER.clone(), version.clone());
             }
-            for beta in client.get_all(&ANTHROPIC_BETA_HEADER) {
+            for beta in client.headers.get_all(&ANTHROPIC_BETA_HEADER) {
                 headers.append(ANTHROPIC_BETA_HEADER.clone(), beta.clone());
             }
         }

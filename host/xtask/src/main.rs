@@ -21,8 +21,11 @@ fn main() -> ExitCode {
         Some("run") => run(rest),
         Some("test") => test(),
         Some("bench") => bench(rest),
+        Some("prices") => prices(rest),
         _ => {
-            eprintln!("usage: cargo xtask <run [-- gateway args] | test | bench [args]>");
+            eprintln!(
+                "usage: cargo xtask <run [-- gateway args] | test | bench [args] | prices <litellm price json> <litellm version>>"
+            );
             return ExitCode::from(2);
         }
     };
@@ -222,4 +225,52 @@ fn bench(args: &[String]) -> Result<(), String> {
             Err(e) => return Err(format!("waiting for the benchmark: {e}")),
         }
     }
+}
+
+/// Regenerates the gateway's price table from LiteLLM's
+/// `model_prices_and_context_window_backup.json` (shipped in the `litellm` package on
+/// PyPI): only the models and prices the gateway uses, in a compact form.
+fn prices(args: &[String]) -> Result<(), String> {
+    let [source, version] = args else {
+        return Err(
+            "usage: cargo xtask prices <path to model_prices_and_context_window_backup.json> <litellm version>".into(),
+        );
+    };
+    let text = std::fs::read_to_string(source).map_err(|e| format!("cannot read {source}: {e}"))?;
+    let all: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{source}: {e}"))?;
+    let mut models = serde_json::Map::new();
+    for (name, entry) in all.as_object().into_iter().flatten() {
+        let mode = entry["mode"].as_str().unwrap_or_default();
+        if !["chat", "completion", "responses", "embedding"].contains(&mode) {
+            continue;
+        }
+        let price = |key: &str| entry.get(key).and_then(serde_json::Value::as_f64);
+        let (Some(input), Some(output)) = (price("input_cost_per_token"), price("output_cost_per_token")) else {
+            continue;
+        };
+        models.insert(
+            name.clone(),
+            serde_json::json!([
+                input,
+                output,
+                price("cache_read_input_token_cost"),
+                price("cache_creation_input_token_cost"),
+                price("output_cost_per_reasoning_token")
+            ]),
+        );
+    }
+    let table = serde_json::json!({
+        "source": format!("litellm {version}, model_prices_and_context_window_backup.json"),
+        "columns": ["input", "output", "cache_read", "cache_write", "reasoning"],
+        "models": models,
+    });
+    let target = root().join("host/gateway/src/analytics/prices.json");
+    let text = serde_json::to_string(&table).map_err(|e| e.to_string())?;
+    std::fs::write(&target, text).map_err(|e| format!("cannot write {}: {e}", target.display()))?;
+    eprintln!("xtask: {} models written to {}", models_count(&table), target.display());
+    Ok(())
+}
+
+fn models_count(table: &serde_json::Value) -> usize {
+    table["models"].as_object().map_or(0, serde_json::Map::len)
 }

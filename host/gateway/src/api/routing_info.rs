@@ -10,14 +10,20 @@ use http::HeaderMap;
 use serde_json::json;
 
 use crate::adapter::ClientApi;
+use crate::auth::Caller;
 use crate::body::JsonBody;
 use crate::context::RequestContext;
 use crate::error::{ErrorShape, GatewayError};
 use crate::identity::{self, Source};
 use crate::proxy::read_body;
 
-pub async fn info(Extension(ctx): Extension<RequestContext>, headers: HeaderMap, body: Body) -> Response {
-    match describe(&ctx, &headers, body).await {
+pub async fn info(
+    Extension(ctx): Extension<RequestContext>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match describe(&ctx, &caller, &headers, body).await {
         Ok(answer) => answer.into_response(),
         Err(error) => error.into_response(ErrorShape::OpenAi),
     }
@@ -36,14 +42,17 @@ fn api_of(body: &JsonBody, headers: &HeaderMap) -> ClientApi {
 
 async fn describe(
     ctx: &RequestContext,
+    caller: &Caller,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Json<serde_json::Value>, GatewayError> {
     let bytes = read_body(headers, body, ctx.snapshot.config.max_request_bytes).await?;
     let body = if bytes.iter().all(u8::is_ascii_whitespace) { None } else { Some(JsonBody::parse(&bytes)?) };
     let api = body.as_ref().map_or(ClientApi::OpenAiChat, |b| api_of(b, headers));
-    let identity = identity::identify(&ctx.snapshot, api, headers, body.as_ref()).await?;
+    let key = caller.key();
+    let identity = identity::identify(&ctx.snapshot, api, headers, body.as_ref(), key.map(|k| &k.record)).await?;
     let rule = match &identity.user.source {
+        Source::Key { id } => format!("virtual key {id}"),
         Source::Header { name } => format!("header {name}"),
         Source::Plugin { name, reason } => format!("plugin {name}: {reason}"),
         Source::Default => "default_user_id".to_owned(),
@@ -56,6 +65,8 @@ async fn describe(
         "identity": identity,
         "memory_scope": identity::memory_scope(&identity),
         "supermemory_container_tag": identity::container_tag(&identity),
-        "models": ctx.snapshot.router.model_names(),
+        "models": ctx.snapshot.router.model_names().into_iter().filter(|m| key.is_none_or(|k| k.check_model(m).is_ok())).collect::<Vec<_>>(),
+        "key": key.map(|k| json!({ "id": k.record.id, "key_name": k.record.key_hint, "alias": k.record.alias })),
+        "caller": match caller { Caller::Master => "master key", Caller::Key(_) => "virtual key", Caller::Anonymous => "unauthenticated (no master key configured)" },
     })))
 }

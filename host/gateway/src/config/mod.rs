@@ -37,8 +37,11 @@ pub struct Config {
     pub json_logs: bool,
     pub verbose: bool,
     pub master_key: Option<Secret>,
-    pub database_url: Option<String>,
+    /// The embedded database file (from `general_settings.database_url`).
+    pub database_path: std::path::PathBuf,
     pub max_request_bytes: usize,
+    /// Browser origins allowed by CORS (none: browsers may not call cross-origin).
+    pub allowed_origins: Vec<HeaderValue>,
     pub user_id_mappings: UserIdMappings,
     pub plugins: plugins::PluginsConfig,
 }
@@ -64,6 +67,9 @@ pub struct DeploymentConfig {
     pub rpm: Option<u64>,
     pub tpm: Option<u64>,
     pub extra_headers: Vec<(HeaderName, HeaderValue)>,
+    /// The client's own `Authorization` / `x-api-key` go upstream (a Claude Code
+    /// subscription, say); the gateway's key then travels in `x-memory-proxy-key`.
+    pub forward_client_auth: bool,
     pub costs: Costs,
     /// Why this deployment cannot serve, when it cannot.
     pub disabled: Option<String>,
@@ -240,6 +246,17 @@ fn validate(
         Some(key) => Some(Secret::new(key)),
         None => MASTER_KEY_VARS.iter().find_map(|var| lookup(var)).filter(|k| !k.is_empty()).map(Secret::new),
     };
+    let (database_path, database_warning) = crate::storage::resolve_path(general.database_url.as_deref(), base_dir);
+    warnings.extend(database_warning);
+    let allowed_origins = general
+        .allowed_origins
+        .iter()
+        .enumerate()
+        .map(|(i, origin)| {
+            HeaderValue::try_from(origin.trim_end_matches('/'))
+                .map_err(|e| invalid(format!("general_settings.allowed_origins[{i}]"), e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let max_request_bytes = match general.max_request_size_mb {
         None => DEFAULT_MAX_REQUEST_BYTES,
         Some(mb) if mb.is_finite() && mb > 0.0 => (mb * 1024.0 * 1024.0) as usize,
@@ -256,8 +273,9 @@ fn validate(
         json_logs: litellm.json_logs,
         verbose: litellm.set_verbose,
         master_key,
-        database_url: general.database_url,
+        database_path,
         max_request_bytes,
+        allowed_origins,
         plugins: plugins::validate(raw.plugins, base_dir, &user_id_mappings_json, lookup)?,
         user_id_mappings: user_id_mappings(raw.user_id_mappings)?,
     })
@@ -287,7 +305,7 @@ fn deployment(
         .find(|m| m.path.starts_with(&prefix))
         .map(|m| format!("environment variable {} ({}) is not set", m.var, m.path));
     let mut api_key = params.api_key.filter(|k| !k.is_empty()).map(Secret::new);
-    if api_key.is_none() && provider.needs_key(params.api_base.as_deref()) {
+    if api_key.is_none() && !params.forward_client_auth && provider.needs_key(params.api_base.as_deref()) {
         let var = provider.key_env.unwrap_or_default();
         match lookup(var).filter(|k| !k.is_empty()) {
             Some(key) => api_key = Some(Secret::new(key)),
@@ -331,6 +349,7 @@ fn deployment(
         rpm,
         tpm,
         extra_headers,
+        forward_client_auth: params.forward_client_auth,
         costs: Costs {
             input: info.input_cost_per_token.or(params.input_cost_per_token),
             output: info.output_cost_per_token.or(params.output_cost_per_token),

@@ -53,6 +53,9 @@ pub struct RawLitellmParams {
     pub extra_headers: BTreeMap<String, String>,
     pub input_cost_per_token: Option<f64>,
     pub output_cost_per_token: Option<f64>,
+    /// Ours: send the client's own `Authorization` / `x-api-key` upstream.
+    #[serde(default)]
+    pub forward_client_auth: bool,
 }
 
 /// Free-form in LiteLLM: the cost keys are read, anything else is kept as metadata.
@@ -74,6 +77,9 @@ pub struct RawGeneralSettings {
     pub master_key: Option<String>,
     pub database_url: Option<String>,
     pub max_request_size_mb: Option<f64>,
+    /// Ours: browser origins allowed to call the gateway (CORS); none by default.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Deserialize, Default, Debug)]

@@ -1,0 +1,454 @@
+//! Reading the databank: summaries grouped by user, project, model, client, key or day
+//! (from the hourly rollups, plus the raw rows of partial hours at the edges of the
+//! range, so figures are exact while a million-row log is never scanned), the request
+//! log page by page, and LiteLLM's spend logs.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rusqlite::{Connection, params_from_iter, types::Value as SqlValue};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::histogram::Histogram;
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// Days since 1970-01-01 -> (year, month, day), proleptic Gregorian (Hinnant's algorithm).
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year - era * 400;
+    let month = i64::from(month);
+    let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `2026-11-27` for a Unix time in milliseconds (UTC).
+pub fn date_of(ms: i64) -> String {
+    let (year, month, day) = civil_from_days(ms.div_euclid(86_400_000));
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// `2026-11-27T08:15:02Z` for a Unix time in milliseconds (UTC).
+pub fn timestamp_of(ms: i64) -> String {
+    let seconds = ms.div_euclid(1000).rem_euclid(86_400);
+    format!("{}T{:02}:{:02}:{:02}Z", date_of(ms), seconds / 3600, seconds % 3600 / 60, seconds % 60)
+}
+
+/// A time in a query: relative (`7d`, `24h`, `30m` ago), a date (`2026-11-20`), or Unix
+/// seconds or milliseconds.
+pub fn parse_time(text: &str, now_ms: i64) -> Result<i64, String> {
+    let text = text.trim();
+    if let Some(date) = text.get(..10).filter(|d| d.len() == 10 && d.as_bytes()[4] == b'-' && d.as_bytes()[7] == b'-') {
+        let part =
+            |range: std::ops::Range<usize>| date[range].parse::<u32>().map_err(|_| format!("`{text}` is not a date"));
+        let days = days_from_civil(i64::from(part(0..4)?), part(5..7)?, part(8..10)?);
+        return Ok(days * 86_400_000);
+    }
+    if let Ok(number) = text.parse::<i64>() {
+        // Seconds until the year 33658; milliseconds after.
+        return Ok(if number < 1_000_000_000_000 { number * 1000 } else { number });
+    }
+    let ago = crate::keys::parse_duration(text)
+        .map_err(|_| format!("`{text}` is not a time (use 7d, 24h, 2026-11-20 or a Unix time)"))?;
+    Ok(now_ms - ago.as_millis() as i64)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    User,
+    Project,
+    Model,
+    Client,
+    Key,
+    Day,
+}
+
+impl GroupBy {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        Ok(match text {
+            "user" => Self::User,
+            "project" => Self::Project,
+            "model" => Self::Model,
+            "client" => Self::Client,
+            "key" => Self::Key,
+            "day" => Self::Day,
+            other => return Err(format!("cannot group by `{other}`: use user, project, model, client, key or day")),
+        })
+    }
+}
+
+/// One group's figures.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SummaryRow {
+    pub group: String,
+    pub requests: i64,
+    pub errors: i64,
+    pub error_rate: f64,
+    /// Answers cut by their token limit.
+    pub truncated: i64,
+    /// Requests that needed more than one attempt.
+    pub retried: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cached_tokens: i64,
+    pub cost_usd: f64,
+    /// Requests whose cost is unknown (a model without a price): not in `cost_usd`.
+    pub unpriced_requests: i64,
+    pub latency_ms_mean: f64,
+    pub latency_ms_p50: Option<f64>,
+    pub latency_ms_p95: Option<f64>,
+    pub latency_ms_p99: Option<f64>,
+}
+
+#[derive(Default)]
+struct Totals {
+    requests: i64,
+    errors: i64,
+    truncated: i64,
+    retried: i64,
+    input_tokens: i64,
+    output_tokens: i64,
+    cached_tokens: i64,
+    cost: f64,
+    unpriced: i64,
+    latency_ms_sum: f64,
+    latency: Histogram,
+}
+
+/// Filters on the scope of the rows summarised.
+#[derive(Debug, Default, Clone)]
+pub struct Filters {
+    pub user: Option<String>,
+    pub project: Option<String>,
+    pub model: Option<String>,
+    pub client: Option<String>,
+    pub key_id: Option<String>,
+}
+
+impl Filters {
+    /// `AND column = ?` clauses for the filters set, with their values. The rollups
+    /// store a missing project, client or key as '' and the log as NULL.
+    fn clauses(&self, rollup: bool) -> (String, Vec<SqlValue>) {
+        let mut sql = String::new();
+        let mut values = Vec::new();
+        for (column, value) in [
+            ("user_id", &self.user),
+            ("project", &self.project),
+            ("model", &self.model),
+            ("client", &self.client),
+            ("key_id", &self.key_id),
+        ] {
+            if let Some(value) = value {
+                if rollup || column == "user_id" || column == "model" {
+                    sql.push_str(&format!(" AND {column} = ?"));
+                } else {
+                    sql.push_str(&format!(" AND COALESCE({column}, '') = ?"));
+                }
+                values.push(SqlValue::Text(value.clone()));
+            }
+        }
+        (sql, values)
+    }
+}
+
+fn group_column(group_by: GroupBy) -> &'static str {
+    match group_by {
+        GroupBy::User => "user_id",
+        GroupBy::Project => "project",
+        GroupBy::Model => "model",
+        GroupBy::Client => "client",
+        GroupBy::Key => "key_id",
+        GroupBy::Day => "day",
+    }
+}
+
+/// Figures per group over [since, until) (Unix ms), sorted by cost, then requests.
+pub fn summary(
+    connection: &Connection,
+    group_by: GroupBy,
+    since_ms: i64,
+    until_ms: i64,
+    filters: &Filters,
+) -> anyhow::Result<Vec<SummaryRow>> {
+    let mut groups: BTreeMap<String, Totals> = BTreeMap::new();
+    // Whole hours from the rollups; the partial hours at both ends from the log.
+    let first_hour = since_ms.div_euclid(HOUR_MS) + i64::from(since_ms.rem_euclid(HOUR_MS) != 0);
+    let last_hour = until_ms.div_euclid(HOUR_MS);
+    let (rollup_filters, rollup_values) = filters.clauses(true);
+    if first_hour < last_hour {
+        let column = match group_by {
+            GroupBy::Day => "hour",
+            other => group_column(other),
+        };
+        let sql = format!(
+            "SELECT {column}, requests, errors, truncated, retried, input_tokens, output_tokens, cached_tokens, cost_usd,
+                unpriced, latency_ms_sum, latency_histogram FROM hourly WHERE hour >= ? AND hour < ?{rollup_filters}"
+        );
+        let mut values = vec![SqlValue::Integer(first_hour), SqlValue::Integer(last_hour)];
+        values.extend(rollup_values);
+        let mut statement = connection.prepare_cached(&sql)?;
+        let mut rows = statement.query(params_from_iter(values))?;
+        while let Some(row) = rows.next()? {
+            let group = match group_by {
+                GroupBy::Day => date_of(row.get::<_, i64>(0)? * HOUR_MS),
+                _ => row.get::<_, String>(0)?,
+            };
+            let totals = groups.entry(group).or_default();
+            totals.requests += row.get::<_, i64>(1)?;
+            totals.errors += row.get::<_, i64>(2)?;
+            totals.truncated += row.get::<_, i64>(3)?;
+            totals.retried += row.get::<_, i64>(4)?;
+            totals.input_tokens += row.get::<_, i64>(5)?;
+            totals.output_tokens += row.get::<_, i64>(6)?;
+            totals.cached_tokens += row.get::<_, i64>(7)?;
+            totals.cost += row.get::<_, f64>(8)?;
+            totals.unpriced += row.get::<_, i64>(9)?;
+            totals.latency_ms_sum += row.get::<_, f64>(10)?;
+            totals.latency.merge(&Histogram::from_bytes(&row.get::<_, Vec<u8>>(11)?));
+        }
+    }
+    let mut edges = vec![(since_ms, (first_hour * HOUR_MS).min(until_ms))];
+    if first_hour <= last_hour {
+        edges.push(((last_hour * HOUR_MS).max(since_ms), until_ms));
+    }
+    let (log_filters, log_values) = filters.clauses(false);
+    for (from, to) in edges.into_iter().filter(|(from, to)| from < to) {
+        let column = match group_by {
+            GroupBy::Day => "started_at",
+            other => group_column(other),
+        };
+        let sql = format!(
+            "SELECT {column}, status, finish_reason, attempts, input_tokens, output_tokens, cached_tokens, cost_usd, latency_ms
+             FROM requests WHERE started_at >= ? AND started_at < ?{log_filters}"
+        );
+        let mut values = vec![SqlValue::Integer(from), SqlValue::Integer(to)];
+        values.extend(log_values.iter().cloned());
+        let mut statement = connection.prepare_cached(&sql)?;
+        let mut rows = statement.query(params_from_iter(values))?;
+        while let Some(row) = rows.next()? {
+            let group = match group_by {
+                GroupBy::Day => date_of(row.get::<_, i64>(0)?),
+                _ => row.get::<_, Option<String>>(0)?.unwrap_or_default(),
+            };
+            let totals = groups.entry(group).or_default();
+            let status: i64 = row.get(1)?;
+            let finish: Option<String> = row.get(2)?;
+            let latency_ms: f64 = row.get(8)?;
+            totals.requests += 1;
+            totals.errors += i64::from(status >= 400);
+            totals.truncated +=
+                i64::from(matches!(finish.as_deref(), Some("length" | "max_tokens" | "max_output_tokens")));
+            totals.retried += i64::from(row.get::<_, i64>(3)? > 1);
+            totals.input_tokens += row.get::<_, Option<i64>>(4)?.unwrap_or(0);
+            totals.output_tokens += row.get::<_, Option<i64>>(5)?.unwrap_or(0);
+            totals.cached_tokens += row.get::<_, Option<i64>>(6)?.unwrap_or(0);
+            match row.get::<_, Option<f64>>(7)? {
+                Some(cost) => totals.cost += cost,
+                None => totals.unpriced += 1,
+            }
+            totals.latency_ms_sum += latency_ms;
+            totals.latency.record(Duration::from_secs_f64(latency_ms / 1e3));
+        }
+    }
+    let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1e3);
+    let mut rows: Vec<SummaryRow> = groups
+        .into_iter()
+        .map(|(group, t)| SummaryRow {
+            group,
+            requests: t.requests,
+            errors: t.errors,
+            error_rate: if t.requests > 0 { t.errors as f64 / t.requests as f64 } else { 0.0 },
+            truncated: t.truncated,
+            retried: t.retried,
+            input_tokens: t.input_tokens,
+            output_tokens: t.output_tokens,
+            cached_tokens: t.cached_tokens,
+            cost_usd: t.cost,
+            unpriced_requests: t.unpriced,
+            latency_ms_mean: if t.requests > 0 { t.latency_ms_sum / t.requests as f64 } else { 0.0 },
+            latency_ms_p50: ms(t.latency.percentile(0.5)),
+            latency_ms_p95: ms(t.latency.percentile(0.95)),
+            latency_ms_p99: ms(t.latency.percentile(0.99)),
+        })
+        .collect();
+    if group_by == GroupBy::Day {
+        rows.sort_by(|a, b| a.group.cmp(&b.group));
+    } else {
+        rows.sort_by(|a, b| b.cost_usd.total_cmp(&a.cost_usd).then(b.requests.cmp(&a.requests)));
+    }
+    Ok(rows)
+}
+
+/// One logged request as the API shows it.
+fn request_json(row: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
+    let started: i64 = row.get("started_at")?;
+    Ok(json!({
+        "id": row.get::<_, String>("id")?,
+        "started_at": timestamp_of(started),
+        "started_at_ms": started,
+        "user": row.get::<_, String>("user_id")?,
+        "project": row.get::<_, Option<String>>("project")?,
+        "client": row.get::<_, Option<String>>("client")?,
+        "key_id": row.get::<_, Option<String>>("key_id")?,
+        "model": row.get::<_, String>("model")?,
+        "deployment": row.get::<_, Option<String>>("deployment")?,
+        "provider": row.get::<_, Option<String>>("provider")?,
+        "upstream_model": row.get::<_, Option<String>>("upstream_model")?,
+        "api": row.get::<_, String>("api")?,
+        "stream": row.get::<_, bool>("stream")?,
+        "status": row.get::<_, i64>("status")?,
+        "error": row.get::<_, Option<String>>("error")?,
+        "attempts": row.get::<_, i64>("attempts")?,
+        "fallbacks": row.get::<_, i64>("fallbacks")?,
+        "input_tokens": row.get::<_, Option<i64>>("input_tokens")?,
+        "output_tokens": row.get::<_, Option<i64>>("output_tokens")?,
+        "cached_tokens": row.get::<_, Option<i64>>("cached_tokens")?,
+        "cache_write_tokens": row.get::<_, Option<i64>>("cache_write_tokens")?,
+        "reasoning_tokens": row.get::<_, Option<i64>>("reasoning_tokens")?,
+        "tokens_estimated": row.get::<_, bool>("tokens_estimated")?,
+        "cost_usd": row.get::<_, Option<f64>>("cost_usd")?,
+        "latency_ms": row.get::<_, f64>("latency_ms")?,
+        "ttft_ms": row.get::<_, Option<f64>>("ttft_ms")?,
+        "upstream_ms": row.get::<_, Option<f64>>("upstream_ms")?,
+        "overhead_ms": row.get::<_, Option<f64>>("overhead_ms")?,
+        "memories_recalled": row.get::<_, i64>("memories_recalled")?,
+        "memories_captured": row.get::<_, i64>("memories_captured")?,
+        "bytes_in": row.get::<_, i64>("bytes_in")?,
+        "bytes_out": row.get::<_, i64>("bytes_out")?,
+        "finish_reason": row.get::<_, Option<String>>("finish_reason")?,
+        "feedback": row.get::<_, Option<f64>>("score")?.map(|score| json!({
+            "score": score,
+            "comment": row.get::<_, Option<String>>("comment").ok().flatten(),
+        })),
+    }))
+}
+
+/// Requests over [since, until), newest first, `limit` at a time; `before` is the
+/// cursor a previous page returned.
+pub fn requests(
+    connection: &Connection,
+    since_ms: i64,
+    until_ms: i64,
+    filters: &Filters,
+    status: Option<i64>,
+    before: Option<&str>,
+    limit: usize,
+) -> anyhow::Result<(Vec<Value>, Option<String>)> {
+    let (mut sql, mut values) = filters.clauses(false);
+    if let Some(status) = status {
+        sql.push_str(" AND status = ?");
+        values.push(SqlValue::Integer(status));
+    }
+    if let Some((at, id)) = before.and_then(|c| c.split_once(':')) {
+        sql.push_str(" AND (started_at < ? OR (started_at = ? AND id < ?))");
+        let at: i64 = at.parse().map_err(|_| anyhow::anyhow!("bad cursor"))?;
+        values.extend([SqlValue::Integer(at), SqlValue::Integer(at), SqlValue::Text(id.to_owned())]);
+    }
+    let query = format!(
+        "SELECT requests.*, feedback.score, feedback.comment FROM requests LEFT JOIN feedback ON feedback.request_id = requests.id
+         WHERE started_at >= ? AND started_at < ?{sql} ORDER BY started_at DESC, id DESC LIMIT ?"
+    );
+    let mut all = vec![SqlValue::Integer(since_ms), SqlValue::Integer(until_ms)];
+    all.extend(values);
+    all.push(SqlValue::Integer(limit as i64 + 1));
+    let mut statement = connection.prepare(&query)?;
+    let mut rows: Vec<Value> = statement.query_map(params_from_iter(all), request_json)?.collect::<Result<_, _>>()?;
+    let next = (rows.len() > limit).then(|| {
+        rows.truncate(limit);
+        let last = &rows[limit - 1];
+        format!("{}:{}", last["started_at_ms"], last["id"].as_str().unwrap_or_default())
+    });
+    Ok((rows, next))
+}
+
+/// LiteLLM's `/spend/logs` rows.
+pub fn spend_logs(
+    connection: &Connection,
+    since_ms: i64,
+    until_ms: i64,
+    filters: &Filters,
+    request_id: Option<&str>,
+) -> anyhow::Result<Vec<Value>> {
+    let (mut sql, mut values) = filters.clauses(false);
+    if let Some(id) = request_id {
+        sql.push_str(" AND id = ?");
+        values.push(SqlValue::Text(id.to_owned()));
+    }
+    let query = format!(
+        "SELECT id, api, key_id, cost_usd, input_tokens, output_tokens, started_at, latency_ms, model, user_id, project,
+            client, deployment, provider, status FROM requests WHERE started_at >= ? AND started_at < ?{sql}
+         ORDER BY started_at DESC LIMIT 10000"
+    );
+    let mut all = vec![SqlValue::Integer(since_ms), SqlValue::Integer(until_ms)];
+    all.extend(values);
+    let mut statement = connection.prepare(&query)?;
+    let rows = statement.query_map(params_from_iter(all), |row| {
+        let started: i64 = row.get(6)?;
+        let latency: f64 = row.get(7)?;
+        let prompt = row.get::<_, Option<i64>>(4)?.unwrap_or(0);
+        let completion = row.get::<_, Option<i64>>(5)?.unwrap_or(0);
+        Ok(json!({
+            "request_id": row.get::<_, String>(0)?,
+            "call_type": row.get::<_, String>(1)?,
+            "api_key": row.get::<_, Option<String>>(2)?,
+            "spend": row.get::<_, Option<f64>>(3)?.unwrap_or(0.0),
+            "total_tokens": prompt + completion,
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "startTime": timestamp_of(started),
+            "endTime": timestamp_of(started + latency as i64),
+            "model": row.get::<_, String>(8)?,
+            "user": row.get::<_, String>(9)?,
+            "metadata": {
+                "project": row.get::<_, Option<String>>(10)?,
+                "client": row.get::<_, Option<String>>(11)?,
+                "deployment": row.get::<_, Option<String>>(12)?,
+                "provider": row.get::<_, Option<String>>(13)?,
+                "status": row.get::<_, i64>(14)?,
+            },
+            "cache_hit": "False",
+        }))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_round_trip() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(date_of(1_795_737_600_000), "2026-11-27");
+        for days in [-1000, 0, 59, 60, 365, 11_016, 20_419, 40_000] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+        assert_eq!(timestamp_of(1_795_737_600_000 + 3_723_000), "2026-11-27T01:02:03Z");
+    }
+
+    #[test]
+    fn times_in_queries() {
+        let now = 1_795_737_600_000;
+        assert_eq!(parse_time("7d", now).unwrap(), now - 7 * 86_400_000);
+        assert_eq!(parse_time("2026-11-27", now).unwrap(), 1_795_737_600_000);
+        assert_eq!(parse_time("1795737600", now).unwrap(), 1_795_737_600_000);
+        assert_eq!(parse_time("1795737600123", now).unwrap(), 1_795_737_600_123);
+        assert!(parse_time("yesterday", now).is_err());
+    }
+}

@@ -1,0 +1,225 @@
+//! The databank's HTTP face: `GET /analytics/summary`, `GET /analytics/requests`,
+//! LiteLLM's `GET /spend/logs`, `POST /v1/feedback`, `GET /metrics` and the
+//! `GET /dashboard` page.
+
+use axum::extract::{Query, State};
+use axum::response::{Html, IntoResponse, Response};
+use axum::{Extension, Json};
+use http::header::CONTENT_TYPE;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::analytics::metrics;
+use crate::analytics::query::{self, Filters, GroupBy};
+use crate::auth::Caller;
+use crate::context::RequestContext;
+use crate::error::{ErrorKind, ErrorShape, GatewayError};
+use crate::state::AppState;
+
+fn fail(error: GatewayError) -> Response {
+    error.into_response(ErrorShape::OpenAi)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// [since, until) in Unix ms: `since` defaults to 7 days ago, `until` to now.
+fn range(since: Option<&str>, until: Option<&str>) -> Result<(i64, i64), Response> {
+    let now = now_ms();
+    let parse = |text: &str, name: &str| {
+        query::parse_time(text, now).map_err(|e| fail(GatewayError::invalid(e).with_param(name)))
+    };
+    let since = since.map(|s| parse(s, "since")).transpose()?.unwrap_or(now - 7 * 86_400_000);
+    let until = until.map(|u| parse(u, "until")).transpose()?.unwrap_or(now + 1);
+    Ok((since, until))
+}
+
+#[derive(Deserialize)]
+pub struct SummaryQuery {
+    group_by: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    user: Option<String>,
+    project: Option<String>,
+    model: Option<String>,
+    client: Option<String>,
+    key_id: Option<String>,
+}
+
+impl SummaryQuery {
+    fn filters(&self) -> Filters {
+        Filters {
+            user: self.user.clone(),
+            project: self.project.clone(),
+            model: self.model.clone(),
+            client: self.client.clone(),
+            key_id: self.key_id.clone(),
+        }
+    }
+}
+
+pub async fn summary(State(state): State<AppState>, Query(query): Query<SummaryQuery>) -> Response {
+    let group_by = match GroupBy::parse(query.group_by.as_deref().unwrap_or("model")) {
+        Ok(group_by) => group_by,
+        Err(e) => return fail(GatewayError::invalid(e).with_param("group_by")),
+    };
+    let (since, until) = match range(query.since.as_deref(), query.until.as_deref()) {
+        Ok(range) => range,
+        Err(response) => return response,
+    };
+    let filters = query.filters();
+    let rows = state.database().with(move |c| query::summary(c, group_by, since, until, &filters)).await;
+    match rows {
+        Ok(rows) => {
+            let total_requests: i64 = rows.iter().map(|r| r.requests).sum();
+            let total_cost: f64 = rows.iter().map(|r| r.cost_usd).sum();
+            Json(json!({
+                "group_by": query.group_by.as_deref().unwrap_or("model"),
+                "since": query::timestamp_of(since),
+                "until": query::timestamp_of(until),
+                "requests": total_requests,
+                "cost_usd": total_cost,
+                "groups": rows,
+                "queue": { "pending": state.writer().queue_depth(), "dropped": state.writer().dropped() },
+            }))
+            .into_response()
+        }
+        Err(e) => fail(GatewayError::new(ErrorKind::Internal, format!("analytics query failed: {e:#}"))),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RequestsQuery {
+    since: Option<String>,
+    until: Option<String>,
+    user: Option<String>,
+    project: Option<String>,
+    model: Option<String>,
+    client: Option<String>,
+    key_id: Option<String>,
+    status: Option<i64>,
+    limit: Option<usize>,
+    before: Option<String>,
+}
+
+pub async fn requests(State(state): State<AppState>, Query(query): Query<RequestsQuery>) -> Response {
+    let (since, until) = match range(query.since.as_deref(), query.until.as_deref()) {
+        Ok(range) => range,
+        Err(response) => return response,
+    };
+    let filters = Filters {
+        user: query.user.clone(),
+        project: query.project.clone(),
+        model: query.model.clone(),
+        client: query.client.clone(),
+        key_id: query.key_id.clone(),
+    };
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let (status, before) = (query.status, query.before.clone());
+    let page = state
+        .database()
+        .with(move |c| query::requests(c, since, until, &filters, status, before.as_deref(), limit))
+        .await;
+    match page {
+        Ok((rows, next)) => Json(json!({ "requests": rows, "next_cursor": next })).into_response(),
+        Err(e) => fail(GatewayError::invalid(format!("cannot read the request log: {e:#}"))),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SpendLogsQuery {
+    api_key: Option<String>,
+    user_id: Option<String>,
+    request_id: Option<String>,
+    start_date: Option<String>,
+    end_date: Option<String>,
+}
+
+pub async fn spend_logs(State(state): State<AppState>, Query(query): Query<SpendLogsQuery>) -> Response {
+    let (since, until) = match range(query.start_date.as_deref().or(Some("30d")), query.end_date.as_deref()) {
+        Ok(range) => range,
+        Err(response) => return response,
+    };
+    // LiteLLM filters by key; ours are named by id (a plain key is looked up).
+    let key_id =
+        query.api_key.as_deref().map(|k| state.keys().find(k).map_or_else(|| k.to_owned(), |e| e.record.id.clone()));
+    let filters = Filters { user: query.user_id.clone(), key_id, ..Filters::default() };
+    let request_id = query.request_id.clone();
+    match state.database().with(move |c| query::spend_logs(c, since, until, &filters, request_id.as_deref())).await {
+        Ok(rows) => Json(Value::Array(rows)).into_response(),
+        Err(e) => fail(GatewayError::new(ErrorKind::Internal, format!("analytics query failed: {e:#}"))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Feedback {
+    request_id: String,
+    score: f64,
+    comment: Option<String>,
+}
+
+/// Quality signal from the client: a score (and a comment) for one of its requests.
+pub async fn feedback(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: axum::body::Bytes,
+) -> Response {
+    let feedback: Feedback = match serde_json::from_slice(&body) {
+        Ok(feedback) => feedback,
+        Err(e) => return fail(GatewayError::invalid(format!("the feedback body is invalid: {e}"))),
+    };
+    if !feedback.score.is_finite() {
+        return fail(GatewayError::invalid("`score` must be a number").with_param("score"));
+    }
+    if feedback.comment.as_ref().is_some_and(|c| c.len() > 10_000) {
+        return fail(GatewayError::invalid("`comment` is longer than 10,000 bytes").with_param("comment"));
+    }
+    // The request's record may still be in the writer's queue.
+    state.writer().flush().await;
+    let key_id = caller.key().map(|k| k.record.id.clone());
+    let stored = state
+        .database()
+        .with(move |c| {
+            let owner: Option<Option<String>> = rusqlite::OptionalExtension::optional(c.query_row(
+                "SELECT key_id FROM requests WHERE id = ?1",
+                [&feedback.request_id],
+                |row| row.get(0),
+            ))?;
+            match owner {
+                None => Ok(Err("no request with that id")),
+                Some(owner) if key_id.is_some() && owner != key_id => Ok(Err("that request was made with another key")),
+                Some(_) => {
+                    c.execute(
+                        "INSERT OR REPLACE INTO feedback (request_id, score, comment, created_at) VALUES (?1, ?2, ?3, ?4)",
+                        rusqlite::params![feedback.request_id, feedback.score, feedback.comment, now_ms()],
+                    )?;
+                    Ok(Ok(feedback.request_id))
+                }
+            }
+        })
+        .await;
+    match stored {
+        Ok(Ok(id)) => Json(json!({ "request_id": id, "stored": true })).into_response(),
+        Ok(Err("no request with that id")) => {
+            fail(GatewayError::new(ErrorKind::NotFound, "no request with that id").with_param("request_id"))
+        }
+        Ok(Err(message)) => fail(GatewayError::new(ErrorKind::PermissionDenied, message).with_param("request_id")),
+        Err(e) => fail(GatewayError::new(ErrorKind::Internal, format!("feedback not stored: {e:#}"))),
+    }
+}
+
+pub async fn prometheus(State(state): State<AppState>, Extension(ctx): Extension<RequestContext>) -> Response {
+    let Some(handle) = metrics::handle() else {
+        return fail(GatewayError::new(ErrorKind::Internal, "metrics are not available in this process"));
+    };
+    metrics::observe_state(&ctx.snapshot.plugins, state.writer().queue_depth(), state.writer().dropped());
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response()
+}
+
+/// The dashboard: one self-contained page (no external assets) that reads the
+/// analytics API.
+pub async fn dashboard() -> Html<&'static str> {
+    Html(include_str!("dashboard.html"))
+}

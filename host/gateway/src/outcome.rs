@@ -1,0 +1,170 @@
+//! What became of one request, gathered as it runs and finished exactly once: its log
+//! line, its analytics record, its key's spend, its metrics.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tracing::info;
+
+use crate::adapter::ClientApi;
+use crate::analytics::prices::{self, Price};
+use crate::analytics::{Observed, Record, Usage, metrics};
+use crate::identity::Identity;
+use crate::keys::{KeyEntry, now_secs};
+use crate::state::AppState;
+
+pub struct Outcome {
+    state: AppState,
+    pub id: Arc<str>,
+    pub api: ClientApi,
+    pub started: Instant,
+    started_at_ms: i64,
+    pub model: String,
+    pub stream: bool,
+    pub identity: Option<Identity>,
+    pub key: Option<Arc<KeyEntry>>,
+    pub deployment: Option<String>,
+    pub provider: Option<&'static str>,
+    pub upstream_model: Option<String>,
+    pub price: Option<Price>,
+    pub attempts: u32,
+    pub fallbacks: u32,
+    pub bytes_in: u64,
+    /// Time spent on upstream attempts already finished.
+    upstream_done: Duration,
+    /// The attempt in progress (its answer may still be streaming).
+    upstream_since: Option<Instant>,
+    pub error: Option<&'static str>,
+    finished: bool,
+}
+
+impl Outcome {
+    pub fn new(state: AppState, id: Arc<str>, api: ClientApi) -> Self {
+        Self {
+            state,
+            id,
+            api,
+            started: Instant::now(),
+            started_at_ms: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0),
+            model: String::new(),
+            stream: false,
+            identity: None,
+            key: None,
+            deployment: None,
+            provider: None,
+            upstream_model: None,
+            price: None,
+            attempts: 0,
+            fallbacks: 0,
+            bytes_in: 0,
+            upstream_done: Duration::ZERO,
+            upstream_since: None,
+            error: None,
+            finished: false,
+        }
+    }
+
+    /// Moves the outcome into a stream's relay, which finishes it when the stream ends;
+    /// what is left here is already finished.
+    pub fn hand_over(&mut self) -> Outcome {
+        let placeholder = Outcome { finished: true, ..Outcome::new(self.state.clone(), self.id.clone(), self.api) };
+        std::mem::replace(self, placeholder)
+    }
+
+    /// An upstream attempt starts.
+    pub fn attempt_started(&mut self) {
+        self.upstream_since = Some(Instant::now());
+    }
+
+    /// The attempt in progress is over (failed, or its answer fully read).
+    pub fn attempt_ended(&mut self) {
+        if let Some(since) = self.upstream_since.take() {
+            self.upstream_done += since.elapsed();
+        }
+    }
+
+    fn upstream_time(&self) -> Option<Duration> {
+        (self.attempts > 0).then(|| self.upstream_done + self.upstream_since.map_or(Duration::ZERO, |s| s.elapsed()))
+    }
+
+    /// Logs, records and accounts the request. Called once, when the client has its
+    /// whole answer (or went away).
+    pub fn finish(&mut self, status: u16, observed: Observed, bytes_out: u64, ttfb: Option<Duration>) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
+        let latency = self.started.elapsed();
+        let upstream = self.upstream_time();
+        let succeeded = status < 400;
+        // No usage came back from a successful answer: estimate, about four bytes a token.
+        let free = self.api == ClientApi::AnthropicCountTokens;
+        let (usage, estimated) = match observed.usage {
+            Some(usage) => (Some(usage), false),
+            None if succeeded && self.attempts > 0 && !free => (
+                Some(Usage { input: self.bytes_in.div_ceil(4), output: bytes_out.div_ceil(4), ..Usage::default() }),
+                true,
+            ),
+            None => (None, false),
+        };
+        let cost = match (&usage, &self.price) {
+            _ if free => Some(0.0),
+            (Some(usage), Some(price)) => Some(prices::cost(usage, price)),
+            // Nothing was generated: nothing to pay, whatever the price.
+            (None, _) if !succeeded => Some(0.0),
+            _ => None,
+        };
+        let key_spend = self.key.as_ref().map(|key| {
+            let tokens = usage.map_or(0, |u| u.input + u.output);
+            key.accrue(cost, tokens, now_secs())
+        });
+        let identity = self.identity.as_ref();
+        info!(
+            status,
+            model = %self.model,
+            user = identity.map_or("-", |i| i.user.value.as_str()),
+            project = identity.and_then(Identity::project).unwrap_or("-"),
+            client = identity.and_then(Identity::client).unwrap_or("-"),
+            key = self.key.as_ref().map_or("-", |k| k.record.id.as_str()),
+            deployment = self.deployment.as_deref().unwrap_or("-"),
+            attempts = self.attempts,
+            input_tokens = usage.map(|u| u.input),
+            output_tokens = usage.map(|u| u.output),
+            cost_usd = cost,
+            ttfb_ms = ttfb.map(|d| d.as_secs_f64() * 1e3),
+            ms = latency.as_secs_f64() * 1e3,
+            "request completed"
+        );
+        let record = Record {
+            id: self.id.to_string(),
+            started_at_ms: self.started_at_ms,
+            user: identity.map_or_else(|| "unknown".to_owned(), |i| i.user.value.clone()),
+            project: identity.and_then(Identity::project).map(str::to_owned),
+            client: identity.and_then(Identity::client).map(str::to_owned),
+            key_id: self.key.as_ref().map(|k| k.record.id.clone()),
+            model: self.model.clone(),
+            deployment: self.deployment.clone(),
+            provider: self.provider.map(str::to_owned),
+            upstream_model: self.upstream_model.clone(),
+            api: self.api.label(),
+            stream: self.stream,
+            status,
+            error: self.error.map(str::to_owned).or_else(|| (!succeeded).then(|| format!("status_{status}"))),
+            attempts: self.attempts,
+            fallbacks: self.fallbacks,
+            usage,
+            tokens_estimated: estimated,
+            cost_usd: cost,
+            latency,
+            ttft: ttfb,
+            upstream,
+            memories_recalled: 0,
+            memories_captured: 0,
+            bytes_in: self.bytes_in,
+            bytes_out,
+            finish_reason: observed.finish_reason,
+            key_spend,
+        };
+        metrics::record(&record);
+        self.state.writer().submit(record);
+    }
+}

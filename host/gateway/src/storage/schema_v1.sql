@@ -1,0 +1,92 @@
+-- Virtual keys: stored hashed; the plain key is shown once, when it is created.
+CREATE TABLE virtual_keys (
+    id TEXT PRIMARY KEY,
+    hash BLOB NOT NULL UNIQUE,
+    key_hint TEXT NOT NULL,
+    alias TEXT,
+    user_id TEXT,
+    project TEXT,
+    models TEXT NOT NULL DEFAULT '[]',
+    max_budget REAL,
+    budget_duration TEXT,
+    budget_reset_at INTEGER,
+    spend REAL NOT NULL DEFAULT 0,
+    total_spend REAL NOT NULL DEFAULT 0,
+    rpm_limit INTEGER,
+    tpm_limit INTEGER,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    expires_at INTEGER,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    deleted_at INTEGER
+);
+
+-- The analytics databank: one row per request.
+CREATE TABLE requests (
+    id TEXT PRIMARY KEY,
+    started_at INTEGER NOT NULL,
+    user_id TEXT NOT NULL,
+    project TEXT,
+    client TEXT,
+    key_id TEXT,
+    model TEXT NOT NULL,
+    deployment TEXT,
+    provider TEXT,
+    upstream_model TEXT,
+    api TEXT NOT NULL,
+    stream INTEGER NOT NULL,
+    status INTEGER NOT NULL,
+    error TEXT,
+    attempts INTEGER NOT NULL,
+    fallbacks INTEGER NOT NULL,
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    cached_tokens INTEGER,
+    cache_write_tokens INTEGER,
+    reasoning_tokens INTEGER,
+    tokens_estimated INTEGER NOT NULL,
+    cost_usd REAL,
+    latency_ms REAL NOT NULL,
+    ttft_ms REAL,
+    upstream_ms REAL,
+    overhead_ms REAL,
+    memories_recalled INTEGER NOT NULL,
+    memories_captured INTEGER NOT NULL,
+    bytes_in INTEGER NOT NULL,
+    bytes_out INTEGER NOT NULL,
+    finish_reason TEXT
+);
+CREATE INDEX requests_started ON requests (started_at);
+CREATE INDEX requests_key ON requests (key_id, started_at);
+CREATE INDEX requests_user ON requests (user_id, started_at);
+CREATE INDEX requests_project ON requests (project, started_at);
+
+CREATE TABLE feedback (
+    request_id TEXT PRIMARY KEY,
+    score REAL NOT NULL,
+    comment TEXT,
+    created_at INTEGER NOT NULL
+);
+
+-- Running totals per hour and scope, kept by the writer with each batch: summaries
+-- read these instead of scanning the request log.
+CREATE TABLE hourly (
+    hour INTEGER NOT NULL,
+    user_id TEXT NOT NULL,
+    project TEXT NOT NULL,
+    client TEXT NOT NULL,
+    model TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    requests INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    truncated INTEGER NOT NULL,
+    retried INTEGER NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cached_tokens INTEGER NOT NULL,
+    cost_usd REAL NOT NULL,
+    unpriced INTEGER NOT NULL,
+    latency_ms_sum REAL NOT NULL,
+    latency_histogram BLOB NOT NULL,
+    PRIMARY KEY (hour, user_id, project, client, model, key_id)
+);

@@ -1,0 +1,303 @@
+//! The batching writer: requests hand their records to a bounded queue and move on; a
+//! dedicated thread writes them in batches (one transaction per batch window), with
+//! the hourly rollups and the keys' running spend in the same transaction.
+//!
+//! What a crash can lose: the records still queued or in the batch being gathered, at
+//! most one batch window (50 ms) of traffic. A graceful shutdown flushes everything.
+//! A full queue drops the record (counted, visible in /metrics) rather than making a
+//! request wait.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use super::Database;
+use crate::analytics::Record;
+use crate::histogram::Histogram;
+
+/// How long the writer gathers records before committing them together.
+pub const BATCH_WINDOW: Duration = Duration::from_millis(50);
+const MAX_BATCH: usize = 2_000;
+pub const DEFAULT_QUEUE: usize = 50_000;
+
+enum Command {
+    Record(Box<Record>),
+    /// Commit what is queued, then answer.
+    Flush(mpsc::Sender<()>),
+    Stop,
+}
+
+pub struct Writer {
+    sender: SyncSender<Command>,
+    queued: Arc<AtomicUsize>,
+    dropped: AtomicU64,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Writer {
+    pub fn start(database: &Database, capacity: usize) -> anyhow::Result<Self> {
+        let (sender, receiver) = mpsc::sync_channel(capacity);
+        let queued = Arc::new(AtomicUsize::new(0));
+        let mut connection = database.connect()?;
+        let counter = queued.clone();
+        let thread = std::thread::Builder::new().name("analytics-writer".into()).spawn(move || {
+            let mut batch = Vec::new();
+            let mut flushes = Vec::new();
+            let mut stopping = false;
+            while !stopping {
+                let Ok(first) = receiver.recv() else { break };
+                let deadline = Instant::now() + BATCH_WINDOW;
+                let mut next = Some(first);
+                while let Some(command) = next.take() {
+                    match command {
+                        Command::Record(record) => {
+                            counter.fetch_sub(1, Ordering::Relaxed);
+                            batch.push(*record);
+                        }
+                        Command::Flush(reply) => flushes.push(reply),
+                        Command::Stop => stopping = true,
+                    }
+                    // A flush or stop commits at once; otherwise gather until the window ends.
+                    let urgent = !flushes.is_empty() || stopping;
+                    if batch.len() >= MAX_BATCH {
+                        break;
+                    }
+                    next = if urgent {
+                        receiver.try_recv().ok()
+                    } else {
+                        match receiver.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                            Ok(command) => Some(command),
+                            Err(RecvTimeoutError::Timeout) => None,
+                            Err(RecvTimeoutError::Disconnected) => {
+                                stopping = true;
+                                None
+                            }
+                        }
+                    };
+                }
+                if !batch.is_empty() {
+                    if let Err(error) = write_batch(&mut connection, &batch) {
+                        tracing::error!(records = batch.len(), "analytics batch not written: {error:#}");
+                    }
+                    batch.clear();
+                }
+                for reply in flushes.drain(..) {
+                    let _ = reply.send(());
+                }
+            }
+        })?;
+        Ok(Self { sender, queued, dropped: AtomicU64::new(0), thread: Mutex::new(Some(thread)) })
+    }
+
+    /// Queues a record; never blocks. A full queue drops it and counts the drop.
+    pub fn submit(&self, record: Record) {
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        match self.sender.try_send(Command::Record(Box::new(record))) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.queued.fetch_sub(1, Ordering::Relaxed);
+                let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                if dropped.is_power_of_two() {
+                    tracing::warn!(dropped, "analytics queue full: request records dropped");
+                }
+            }
+        }
+    }
+
+    /// Waits until everything queued so far is committed.
+    pub async fn flush(&self) {
+        let (reply, done) = mpsc::channel();
+        if self.sender.send(Command::Flush(reply)).is_ok() {
+            let _ = tokio::task::spawn_blocking(move || done.recv_timeout(Duration::from_secs(30))).await;
+        }
+    }
+
+    /// Commits what is queued and stops the thread (graceful shutdown).
+    pub fn stop(&self) {
+        let _ = self.sender.send(Command::Stop);
+        if let Some(thread) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = thread.join();
+        }
+    }
+
+    pub fn queue_depth(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// One hour's totals for one scope, as the `hourly` table keeps them.
+#[derive(Default)]
+struct Rollup {
+    requests: i64,
+    errors: i64,
+    truncated: i64,
+    retried: i64,
+    input_tokens: i64,
+    output_tokens: i64,
+    cached_tokens: i64,
+    cost: f64,
+    unpriced: i64,
+    latency_ms_sum: f64,
+    latency: Histogram,
+}
+
+pub fn hour_of(ms: i64) -> i64 {
+    ms.div_euclid(3_600_000)
+}
+
+fn write_batch(connection: &mut rusqlite::Connection, batch: &[Record]) -> anyhow::Result<()> {
+    let transaction = connection.transaction()?;
+    insert_records(&transaction, batch)?;
+    update_rollups(&transaction, batch)?;
+    update_key_spend(&transaction, batch)?;
+    transaction.commit()?;
+    Ok(())
+}
+
+fn insert_records(transaction: &Transaction<'_>, batch: &[Record]) -> anyhow::Result<()> {
+    let mut insert = transaction.prepare_cached(
+        "INSERT OR REPLACE INTO requests (id, started_at, user_id, project, client, key_id, model, deployment, provider,
+            upstream_model, api, stream, status, error, attempts, fallbacks, input_tokens, output_tokens, cached_tokens,
+            cache_write_tokens, reasoning_tokens, tokens_estimated, cost_usd, latency_ms, ttft_ms, upstream_ms, overhead_ms,
+            memories_recalled, memories_captured, bytes_in, bytes_out, finish_reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23,
+            ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)",
+    )?;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    for r in batch {
+        let usage = r.usage.as_ref();
+        insert.execute(params![
+            r.id,
+            r.started_at_ms,
+            r.user,
+            r.project,
+            r.client,
+            r.key_id,
+            r.model,
+            r.deployment,
+            r.provider,
+            r.upstream_model,
+            r.api,
+            r.stream,
+            r.status,
+            r.error,
+            r.attempts,
+            r.fallbacks,
+            usage.map(|u| u.input as i64),
+            usage.map(|u| u.output as i64),
+            usage.map(|u| u.cached as i64),
+            usage.map(|u| u.cache_write as i64),
+            usage.map(|u| u.reasoning as i64),
+            r.tokens_estimated,
+            r.cost_usd,
+            ms(r.latency),
+            r.ttft.map(ms),
+            r.upstream.map(ms),
+            r.overhead().map(ms),
+            r.memories_recalled,
+            r.memories_captured,
+            r.bytes_in as i64,
+            r.bytes_out as i64,
+            r.finish_reason,
+        ])?;
+    }
+    Ok(())
+}
+
+type RollupKey<'a> = (i64, &'a str, &'a str, &'a str, &'a str, &'a str);
+
+fn update_rollups(transaction: &Transaction<'_>, batch: &[Record]) -> anyhow::Result<()> {
+    let mut rollups: HashMap<RollupKey<'_>, Rollup> = HashMap::new();
+    for r in batch {
+        let key = (
+            hour_of(r.started_at_ms),
+            r.user.as_str(),
+            r.project.as_deref().unwrap_or(""),
+            r.client.as_deref().unwrap_or(""),
+            r.model.as_str(),
+            r.key_id.as_deref().unwrap_or(""),
+        );
+        let rollup = rollups.entry(key).or_default();
+        let usage = r.usage.unwrap_or_default();
+        rollup.requests += 1;
+        rollup.errors += i64::from(r.is_error());
+        rollup.truncated += i64::from(r.truncated());
+        rollup.retried += i64::from(r.attempts > 1);
+        rollup.input_tokens += usage.input as i64;
+        rollup.output_tokens += usage.output as i64;
+        rollup.cached_tokens += usage.cached as i64;
+        match r.cost_usd {
+            Some(cost) => rollup.cost += cost,
+            None => rollup.unpriced += 1,
+        }
+        rollup.latency_ms_sum += r.latency.as_secs_f64() * 1e3;
+        rollup.latency.record(r.latency);
+    }
+    let mut read = transaction.prepare_cached(
+        "SELECT latency_histogram FROM hourly WHERE hour = ?1 AND user_id = ?2 AND project = ?3 AND client = ?4 AND model = ?5 AND key_id = ?6",
+    )?;
+    let mut upsert = transaction.prepare_cached(
+        "INSERT INTO hourly (hour, user_id, project, client, model, key_id, requests, errors, truncated, retried, input_tokens,
+            output_tokens, cached_tokens, cost_usd, unpriced, latency_ms_sum, latency_histogram)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+         ON CONFLICT (hour, user_id, project, client, model, key_id) DO UPDATE SET
+            requests = requests + excluded.requests, errors = errors + excluded.errors,
+            truncated = truncated + excluded.truncated, retried = retried + excluded.retried,
+            input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens,
+            cached_tokens = cached_tokens + excluded.cached_tokens, cost_usd = cost_usd + excluded.cost_usd,
+            unpriced = unpriced + excluded.unpriced, latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum,
+            latency_histogram = excluded.latency_histogram",
+    )?;
+    for (key, mut rollup) in rollups {
+        let existing: Option<Vec<u8>> =
+            read.query_row(params![key.0, key.1, key.2, key.3, key.4, key.5], |row| row.get(0)).optional()?;
+        if let Some(bytes) = existing {
+            rollup.latency.merge(&Histogram::from_bytes(&bytes));
+        }
+        upsert.execute(params![
+            key.0,
+            key.1,
+            key.2,
+            key.3,
+            key.4,
+            key.5,
+            rollup.requests,
+            rollup.errors,
+            rollup.truncated,
+            rollup.retried,
+            rollup.input_tokens,
+            rollup.output_tokens,
+            rollup.cached_tokens,
+            rollup.cost,
+            rollup.unpriced,
+            rollup.latency_ms_sum,
+            rollup.latency.to_bytes(),
+        ])?;
+    }
+    Ok(())
+}
+
+/// The keys' spend as the request path last computed it (the in-memory value is the
+/// authority; this persists it).
+fn update_key_spend(transaction: &Transaction<'_>, batch: &[Record]) -> anyhow::Result<()> {
+    let mut update = transaction
+        .prepare_cached("UPDATE virtual_keys SET spend = ?2, total_spend = ?3, budget_reset_at = ?4 WHERE id = ?1")?;
+    let mut latest: HashMap<&str, crate::analytics::KeySpend> = HashMap::new();
+    for r in batch {
+        if let (Some(id), Some(spend)) = (&r.key_id, r.key_spend) {
+            latest.insert(id, spend);
+        }
+    }
+    for (id, spend) in latest {
+        update.execute(params![id, spend.spend, spend.total_spend, spend.budget_reset_at])?;
+    }
+    Ok(())
+}
