@@ -64,15 +64,15 @@ async fn environment_variables_fill_keys_and_the_master_key() {
         mock.openai_base()
     );
     let launch = Launch {
-        env: vec![("E2E_UPSTREAM_KEY", "sk-upstream-e2e"), ("MEMORY_PROXY_MASTER_KEY", "sk-from-env")],
+        env: vec![("E2E_UPSTREAM_KEY", "sk-upstream-SECRET"), ("MEMORY_PROXY_MASTER_KEY", "sk-env-SECRET")],
         ..Launch::default()
     };
     let gateway = Gateway::launch(&config, launch).unwrap();
     let body = json!({ "model": "m", "messages": [{ "role": "user", "content": "x" }] });
     assert_eq!(gateway.post("/v1/chat/completions").json(&body).send().await.unwrap().status(), 401);
-    let response = gateway.post("/v1/chat/completions").bearer_auth("sk-from-env").json(&body).send().await.unwrap();
+    let response = gateway.post("/v1/chat/completions").bearer_auth("sk-env-SECRET").json(&body).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(mock.calls().await[0]["headers"]["authorization"], "Bearer sk-upstream-e2e");
+    assert_eq!(mock.calls().await[0]["headers"]["authorization"], "Bearer sk-upstream-SECRET");
 }
 
 #[tokio::test]

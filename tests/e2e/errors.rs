@@ -89,7 +89,7 @@ async fn an_oversized_body_is_413_before_it_is_read_whole() {
 async fn the_master_key_guards_the_model_routes_only() {
     let mock = Mock::start();
     let mut config = one_model("m", "openai/up", &mock.openai_base());
-    config.push_str("general_settings:\n  master_key: sk-master-123\n");
+    config.push_str("general_settings:\n  master_key: sk-master-SECRET-123\n");
     let gateway = Gateway::start(&config);
     let body = json!({ "model": "m", "messages": [{ "role": "user", "content": "x" }] });
 
@@ -108,9 +108,11 @@ async fn the_master_key_guards_the_model_routes_only() {
     }
     assert_eq!(gateway.get("/v1/models").send().await.unwrap().status(), 401);
 
-    for (header, value) in
-        [("authorization", "Bearer sk-master-123"), ("x-api-key", "sk-master-123"), ("api-key", "sk-master-123")]
-    {
+    for (header, value) in [
+        ("authorization", "Bearer sk-master-SECRET-123"),
+        ("x-api-key", "sk-master-SECRET-123"),
+        ("api-key", "sk-master-SECRET-123"),
+    ] {
         let response = gateway.post("/v1/chat/completions").header(header, value).json(&body).send().await.unwrap();
         assert_eq!(response.status(), 200, "{header}");
     }
@@ -121,7 +123,7 @@ async fn the_master_key_guards_the_model_routes_only() {
         mock.calls().await.iter().all(|c| c["headers"].get("authorization").is_none()),
         "the master key stays here"
     );
-    assert!(!gateway.logs().contains("sk-master-123"), "the key never reaches a log line");
+    assert!(!gateway.logs().contains("sk-master-SECRET-123"), "the key never reaches a log line");
 }
 
 #[tokio::test]

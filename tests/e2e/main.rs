@@ -5,6 +5,7 @@
 
 mod config;
 mod errors;
+mod keys;
 mod passthrough;
 mod plugins;
 mod routing;

@@ -35,7 +35,7 @@ async fn openai_request_reaches_the_upstream_unchanged_but_for_the_model() {
 async fn anthropic_request_keeps_its_fields_and_version_headers() {
     let mock = Mock::start();
     let mut config = one_model("claude", "anthropic/claude-upstream", &mock.url);
-    config.push_str("      api_key: sk-ant-test-key\n");
+    config.push_str("      api_key: sk-ant-SECRET\n");
     let gateway = Gateway::start(&config);
     let sent = json!({
         "model": "claude",
@@ -68,7 +68,7 @@ async fn anthropic_request_keeps_its_fields_and_version_headers() {
     let headers = &call["headers"];
     assert_eq!(headers["anthropic-version"], "2023-06-01");
     assert_eq!(headers["anthropic-beta"], "interleaved-thinking-2025-05-14,fine-grained-tool-streaming-2025-05-14");
-    assert_eq!(headers["x-api-key"], "sk-ant-test-key", "the deployment's key, not the client's");
+    assert_eq!(headers["x-api-key"], "sk-ant-SECRET", "the deployment's key, not the client's");
     assert!(headers.get("x-stainless-lang").is_none(), "client headers are not forwarded wholesale");
 }
 

@@ -360,10 +360,10 @@ async fn config_changes_apply_without_restart_and_a_broken_config_is_refused() {
 
 #[tokio::test]
 async fn the_admin_view_describes_every_plugin() {
-    let gateway = Gateway::start("general_settings:\n  master_key: sk-admin-test\n");
+    let gateway = Gateway::start("general_settings:\n  master_key: sk-admin-SECRET\n");
     assert_eq!(gateway.get("/admin/plugins").send().await.unwrap().status(), 401);
     let view: Value =
-        gateway.get("/admin/plugins").bearer_auth("sk-admin-test").send().await.unwrap().json().await.unwrap();
+        gateway.get("/admin/plugins").bearer_auth("sk-admin-SECRET").send().await.unwrap().json().await.unwrap();
     let plugins = view["plugins"].as_array().unwrap();
     let names: Vec<&str> = plugins.iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert_eq!(
@@ -389,14 +389,14 @@ async fn the_admin_view_describes_every_plugin() {
     // An SDK request is not Claude Code's or Codex's: only the header detector is called.
     let response = gateway
         .get("/memory-routing/info")
-        .bearer_auth("sk-admin-test")
+        .bearer_auth("sk-admin-SECRET")
         .header("user-agent", "OpenAI/Python 1.99")
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
     let view: Value =
-        gateway.get("/admin/plugins").bearer_auth("sk-admin-test").send().await.unwrap().json().await.unwrap();
+        gateway.get("/admin/plugins").bearer_auth("sk-admin-SECRET").send().await.unwrap().json().await.unwrap();
     let calls: Vec<u64> =
         view["plugins"].as_array().unwrap()[..3].iter().map(|p| p["stats"]["calls"].as_u64().unwrap()).collect();
     assert_eq!(calls, [1, 1, 2], "load-time self-checks, plus one call to the header detector");

@@ -165,6 +165,8 @@ impl Outcome {
             key_spend,
         };
         metrics::record(&record);
-        self.state.writer().submit(record);
+        if self.state.snapshot().config.record_requests {
+            self.state.writer().submit(record);
+        }
     }
 }

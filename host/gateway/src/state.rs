@@ -12,7 +12,7 @@ use crate::keys::KeyStore;
 use crate::plugins::{PluginHost, PluginSet};
 use crate::routing::{Router, UpstreamClients};
 use crate::storage::Database;
-use crate::storage::writer::{DEFAULT_QUEUE, Writer};
+use crate::storage::writer::Writer;
 
 pub struct Snapshot {
     pub config: Arc<Config>,
@@ -44,7 +44,7 @@ impl AppState {
     /// current.
     pub async fn new(config: Config) -> anyhow::Result<Self> {
         let database = Database::open(&config.database_path)?;
-        let writer = Writer::start(&database, DEFAULT_QUEUE)?;
+        let writer = Writer::start(&database, config.analytics_queue_size)?;
         let keys = KeyStore::load(&database)?;
         let plugin_host = PluginHost::new(&config.plugins)?;
         let plugins = Arc::new(plugin_host.load_set(&config.plugins, None).await);

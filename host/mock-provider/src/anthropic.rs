@@ -61,7 +61,8 @@ pub async fn messages(state: Arc<MockState>, exchange: Exchange) -> Response {
         state.mark(exchange.id, true);
         return response;
     }
-    let reply = Reply::for_prompt(state.options.reply.as_deref(), &prompt(&exchange.body));
+    let reply = Reply::for_prompt(state.options.reply.as_deref(), &prompt(&exchange.body))
+        .with_cached(state.options.cached_tokens());
     let id = format!("msg_mock_{}", exchange.id);
     let tool_id = format!("toolu_mock_{}", exchange.id);
     let model = exchange.model.as_str();
@@ -78,7 +79,11 @@ pub async fn messages(state: Arc<MockState>, exchange: Exchange) -> Response {
         return Json(json!({
             "id": id, "type": "message", "role": "assistant", "model": model, "content": content,
             "stop_reason": stop_reason(reply.finish), "stop_sequence": null,
-            "usage": { "input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens },
+            "usage": {
+                "input_tokens": reply.input_tokens - reply.cached_tokens,
+                "cache_read_input_tokens": reply.cached_tokens,
+                "output_tokens": reply.output_tokens,
+            },
         }))
         .into_response();
     }
@@ -89,7 +94,11 @@ pub async fn messages(state: Arc<MockState>, exchange: Exchange) -> Response {
         json!({ "type": "message_start", "message": {
                 "id": id, "type": "message", "role": "assistant", "model": model, "content": [],
                 "stop_reason": null, "stop_sequence": null,
-                "usage": { "input_tokens": reply.input_tokens, "output_tokens": 1 },
+                "usage": {
+                    "input_tokens": reply.input_tokens - reply.cached_tokens,
+                    "cache_read_input_tokens": reply.cached_tokens,
+                    "output_tokens": 1,
+                },
             } }),
     )];
     match &reply.tool_call {

@@ -46,12 +46,19 @@ pub struct Options {
     /// How many received requests to keep for `GET /_mock/requests` (0 keeps none).
     #[arg(long, default_value_t = 10_000)]
     record_limit: usize,
+    /// Report this many of each prompt's tokens as read from the provider's cache.
+    #[arg(long, default_value_t = 0)]
+    cached_tokens: u64,
     /// Tokio worker threads (the benchmark pins the mock to one core).
     #[arg(long)]
     workers: Option<usize>,
 }
 
 impl Options {
+    pub fn cached_tokens(&self) -> u64 {
+        self.cached_tokens
+    }
+
     pub fn latency(&self) -> Duration {
         Duration::from_millis(self.latency_ms)
     }

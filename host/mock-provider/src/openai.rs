@@ -52,6 +52,7 @@ fn usage(reply: &Reply) -> Value {
         "prompt_tokens": reply.input_tokens,
         "completion_tokens": reply.output_tokens,
         "total_tokens": reply.input_tokens + reply.output_tokens,
+        "prompt_tokens_details": { "cached_tokens": reply.cached_tokens },
     })
 }
 
@@ -64,7 +65,8 @@ pub async fn chat(state: Arc<MockState>, exchange: Exchange) -> Response {
         state.mark(exchange.id, true);
         return response;
     }
-    let reply = Reply::for_prompt(state.options.reply.as_deref(), &prompt(&exchange.body));
+    let reply = Reply::for_prompt(state.options.reply.as_deref(), &prompt(&exchange.body))
+        .with_cached(state.options.cached_tokens());
     let id = format!("chatcmpl-mock-{}", exchange.id);
     let created = now();
     let model = exchange.model.as_str();

@@ -27,6 +27,8 @@ pub struct Reply {
     pub finish: Finish,
     pub input_tokens: u64,
     pub output_tokens: u64,
+    /// Of `input_tokens`, those read from the provider's cache.
+    pub cached_tokens: u64,
 }
 
 /// What the mock needs to know about a request to answer it, whatever its API.
@@ -54,6 +56,7 @@ impl Reply {
                 tool_call: Some((name.clone(), arguments)),
                 finish: Finish::ToolCall,
                 input_tokens,
+                cached_tokens: 0,
             };
         }
         let text = match fixed_reply {
@@ -73,7 +76,14 @@ impl Reply {
                 finish = Finish::Length;
             }
         }
-        Self { output_tokens: words.len() as u64, words, tool_call: None, finish, input_tokens }
+        Self { output_tokens: words.len() as u64, words, tool_call: None, finish, input_tokens, cached_tokens: 0 }
+    }
+
+    /// The same reply, with `cached` more prompt tokens, reported as cache reads.
+    pub fn with_cached(mut self, cached: u64) -> Self {
+        self.input_tokens += cached;
+        self.cached_tokens = cached;
+        self
     }
 
     pub fn text(&self) -> String {

@@ -38,13 +38,15 @@ pub async fn responses(state: Arc<MockState>, exchange: Exchange) -> Response {
         state.mark(exchange.id, true);
         return response;
     }
-    let reply = Reply::for_prompt(state.options.reply.as_deref(), &prompt(&exchange.body));
+    let reply = Reply::for_prompt(state.options.reply.as_deref(), &prompt(&exchange.body))
+        .with_cached(state.options.cached_tokens());
     let id = format!("resp_mock_{}", exchange.id);
     let item_id = format!("msg_mock_{}", exchange.id);
     let usage = json!({
         "input_tokens": reply.input_tokens,
         "output_tokens": reply.output_tokens,
         "total_tokens": reply.input_tokens + reply.output_tokens,
+        "input_tokens_details": { "cached_tokens": reply.cached_tokens },
     });
     let text = reply.text();
     let item = json!({

@@ -42,6 +42,9 @@ pub struct Config {
     pub max_request_bytes: usize,
     /// Browser origins allowed by CORS (none: browsers may not call cross-origin).
     pub allowed_origins: Vec<HeaderValue>,
+    /// Request records go to the databank (LiteLLM's `disable_spend_logs` turns it off).
+    pub record_requests: bool,
+    pub analytics_queue_size: usize,
     pub user_id_mappings: UserIdMappings,
     pub plugins: plugins::PluginsConfig,
 }
@@ -276,6 +279,8 @@ fn validate(
         database_path,
         max_request_bytes,
         allowed_origins,
+        record_requests: !general.disable_spend_logs,
+        analytics_queue_size: general.analytics_queue_size.unwrap_or(crate::storage::writer::DEFAULT_QUEUE).max(1),
         plugins: plugins::validate(raw.plugins, base_dir, &user_id_mappings_json, lookup)?,
         user_id_mappings: user_id_mappings(raw.user_id_mappings)?,
     })

@@ -80,6 +80,11 @@ pub struct RawGeneralSettings {
     /// Ours: browser origins allowed to call the gateway (CORS); none by default.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// LiteLLM's switch to stop writing request records.
+    #[serde(default)]
+    pub disable_spend_logs: bool,
+    /// Ours: records waiting for the databank writer before new ones are dropped.
+    pub analytics_queue_size: Option<usize>,
 }
 
 #[derive(Deserialize, Default, Debug)]

@@ -222,23 +222,19 @@ pub async fn info(
     Ok(Json(json!({ "key": entry.record.id, "info": describe(&entry) })))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UpdateRequest {
-    key: String,
-    #[serde(flatten)]
-    settings: serde_json::Map<String, Value>,
-}
-
 pub async fn update(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     body: axum::body::Bytes,
 ) -> ApiResult {
     require_master(&caller)?;
-    let request: UpdateRequest = parse(&body)?;
-    let settings: KeySettings = parse(Value::Object(request.settings).to_string().as_bytes())?;
-    let current = find(&state, &request.key)?;
+    // `key`, plus any of the settings (which `KeySettings` checks strictly).
+    let mut fields: serde_json::Map<String, Value> = parse(&body)?;
+    let Some(Value::String(key)) = fields.remove("key") else {
+        return Err(fail(GatewayError::invalid("`key` is required").with_param("key")));
+    };
+    let settings: KeySettings = parse(Value::Object(fields).to_string().as_bytes())?;
+    let current = find(&state, &key)?;
     let record = settings.apply(current.record.clone(), now_secs()).map_err(fail)?;
     let entry = state.keys().update(&current, record).await.map_err(internal)?;
     tracing::info!(key_id = %entry.record.id, "virtual key updated");
