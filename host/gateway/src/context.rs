@@ -30,12 +30,37 @@ pub async fn begin(State(state): State<AppState>, mut request: Request, next: Ne
     response
 }
 
-/// A time-ordered UUID (v7). The random part comes from the thread's generator, not
-/// the kernel: no syscall per request.
+/// A time-ordered UUID (v7) whose order is also arrival order within a millisecond:
+/// the 12 bits after the timestamp count requests (RFC 9562's "fixed-length dedicated
+/// counter"); the rest is random, from the thread's generator (no syscall).
 fn new_request_id() -> String {
-    use rand::RngCore;
-    let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
-    let mut random = [0u8; 10];
-    rand::rng().fill_bytes(&mut random);
-    uuid::Builder::from_unix_timestamp_millis(millis as u64, &random).into_uuid().to_string()
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    // (milliseconds << 12) | counter, never going backwards.
+    let previous = LAST.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| Some((now_ms << 12).max(last + 1)));
+    let stamp = (now_ms << 12).max(previous.unwrap_or(0) + 1);
+    let (millis, counter) = (stamp >> 12, (stamp & 0xfff) as u16);
+    let mut bytes = [0u8; 16];
+    bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+    bytes[6..8].copy_from_slice(&counter.to_be_bytes());
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes[8..]);
+    uuid::Builder::from_bytes(bytes)
+        .with_version(uuid::Version::SortRand)
+        .with_variant(uuid::Variant::RFC4122)
+        .into_uuid()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn request_ids_sort_in_arrival_order() {
+        let ids: Vec<String> = (0..5000).map(|_| super::new_request_id()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
+        assert!(ids.iter().all(|id| id.as_bytes()[14] == b'7'), "version 7");
+    }
 }

@@ -128,11 +128,9 @@ pub async fn identify(
     };
     let user = pinned(key.and_then(|k| k.user_id.as_ref())).or_else(|| explicit(mappings.custom_header.as_str()));
     let project = pinned(key.and_then(|k| k.project.as_ref())).or_else(|| explicit(PROJECT_HEADER));
-    let detection = if user.is_some() && project.is_some() {
-        Default::default()
-    } else {
-        detect(&snapshot.plugins, api, headers, body).await?
-    };
+    // The client is only ever detected, so detectors run even when headers named
+    // the user and the project.
+    let detection = detect(&snapshot.plugins, api, headers, body).await?;
     let from_plugin = |decided: Option<crate::plugins::hooks::Decided>| {
         decided.map(|d| Field { value: d.value, source: Source::Plugin { name: d.plugin, reason: d.reason } })
     };
