@@ -5,6 +5,7 @@
 
 mod analytics;
 mod config;
+mod dashboard;
 mod errors;
 mod keys;
 mod passthrough;

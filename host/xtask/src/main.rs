@@ -132,10 +132,14 @@ fn stop(child: &mut Child) {
 
 fn test() -> Result<(), String> {
     let started = Instant::now();
+    ensure_chromium()?;
     build_plugins()?;
     // One dev-profile build of every binary and test target, reused by both runners.
     step("building the workspace (dev profile)", cargo().args(["build", "--workspace", "--bins", "--tests"]))?;
+    let logs = root().join("target/debug/e2e-logs");
+    let _ = std::fs::remove_dir_all(&logs);
     step("Rust tests (unit and black-box)", cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
+    check_logs_for_secrets(&logs)?;
     step(
         "translation tests",
         cargo().args(["test", "--manifest-path", "plugins/Cargo.toml", "-p", "translate", "--no-fail-fast"]),
@@ -149,6 +153,59 @@ fn test() -> Result<(), String> {
             .env("MEMORY_PROXY_BIN_DIR", root().join("target/debug")),
     )?;
     eprintln!("xtask: all tests passed in {:.0}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Headless Chromium for the dashboard test: Debian's `chromium` package, installed
+/// when missing (as root, with apt-get, as on the CI machines).
+fn ensure_chromium() -> Result<(), String> {
+    let present = |name: &str| {
+        Command::new(name)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if ["chromium", "chromium-browser", "google-chrome"].iter().any(|name| present(name)) {
+        return Ok(());
+    }
+    let install = || {
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", "chromium"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+    };
+    if !install().is_ok_and(|s| s.success()) {
+        let _ = Command::new("apt-get").arg("update").status();
+        step(
+            "installing Chromium for the dashboard test (apt-get)",
+            Command::new("apt-get")
+                .args(["install", "-y", "--no-install-recommends", "chromium"])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )?;
+    }
+    Ok(())
+}
+
+/// No secret of the test run reaches a log line: the tests' keys all contain
+/// `SECRET`, and a generated virtual key is `sk-mp-` and 32 characters.
+fn check_logs_for_secrets(dir: &Path) -> Result<(), String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("no gateway logs in {}: {e}", dir.display()))?;
+    let mut files = 0;
+    for entry in entries.flatten() {
+        files += 1;
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        for (number, line) in text.lines().enumerate() {
+            let virtual_key = line.match_indices("sk-mp-").any(|(at, prefix)| {
+                line[at + prefix.len()..].chars().take_while(char::is_ascii_alphanumeric).count() >= 32
+            });
+            if line.contains("SECRET") || virtual_key {
+                return Err(format!("a secret reached a log line: {}:{}: {line}", entry.path().display(), number + 1));
+            }
+        }
+    }
+    eprintln!("xtask: no secret in the logs of {files} gateways");
     Ok(())
 }
 
@@ -273,4 +330,22 @@ fn prices(args: &[String]) -> Result<(), String> {
 
 fn models_count(table: &serde_json::Value) -> usize {
     table["models"].as_object().map_or(0, serde_json::Map::len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_check_finds_secrets_and_passes_clean_logs() {
+        let dir = std::env::temp_dir().join(format!("xtask-logs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("clean.log"), "request completed key=key_0123 key_name=sk-mp-...AbCd\n").unwrap();
+        assert!(check_logs_for_secrets(&dir).is_ok());
+        std::fs::write(dir.join("leak.log"), "auth sk-mp-0123456789abcdefghijABCDEFGHIJ0123 refused\n").unwrap();
+        assert!(check_logs_for_secrets(&dir).unwrap_err().contains("leak.log:1"));
+        std::fs::write(dir.join("leak.log"), "master sk-master-SECRET-1\n").unwrap();
+        assert!(check_logs_for_secrets(&dir).is_err());
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
