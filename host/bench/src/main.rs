@@ -5,6 +5,7 @@
 //!
 //! Every load loop is bounded by a request count and a time limit.
 
+mod databank;
 mod hooks;
 
 use std::net::SocketAddr;
@@ -55,6 +56,9 @@ struct Options {
     /// Skip the load runs (only the plugin hook table).
     #[arg(long)]
     hooks_only: bool,
+    /// Request records written for the databank query timings (0 skips them).
+    #[arg(long, default_value_t = 1_000_000)]
+    databank_rows: u64,
 }
 
 /// What gets measured against direct: our gateway with a config, or LiteLLM's proxy.
@@ -178,8 +182,10 @@ async fn run(options: Options, pin: bool, cores: usize) -> Result<()> {
     let plugins_off = format!(
         "{bench_model}plugins:\n  detectors: []\n  memory_injector: {{name: none, enabled: false}}\n  provider_adapters: []\n"
     );
+    let recording_off = format!("{bench_model}  disable_spend_logs: true\n");
     let mut targets = vec![
         Target::Gateway { name: "gateway".to_owned(), config: bench_model.clone() },
+        Target::Gateway { name: "gateway, recording off".to_owned(), config: recording_off },
         Target::Gateway { name: "gateway, plugins off".to_owned(), config: plugins_off },
     ];
     for variant in &options.variants {
@@ -199,6 +205,9 @@ async fn run(options: Options, pin: bool, cores: usize) -> Result<()> {
         options.max_requests,
         CHAT_BODY.len()
     );
+    if options.databank_rows > 0 {
+        databank::run(options.databank_rows).await?;
+    }
     hooks::run(Path::new("."), &options.plugin_dir, options.hook_calls).await?;
     if options.hooks_only {
         return Ok(());

@@ -141,9 +141,13 @@ pub struct Filters {
 }
 
 impl Filters {
-    /// `AND column = ?` clauses for the filters set, with their values. The rollups
-    /// store a missing project, client or key as '' and the log as NULL.
-    fn clauses(&self, rollup: bool) -> (String, Vec<SqlValue>) {
+    fn is_empty(&self) -> bool {
+        [&self.user, &self.project, &self.model, &self.client, &self.key_id].iter().all(|f| f.is_none())
+    }
+
+    /// `AND column = ?` clauses for the filters set, with their values (a missing
+    /// project, client or key matches '').
+    fn clauses(&self) -> (String, Vec<SqlValue>) {
         let mut sql = String::new();
         let mut values = Vec::new();
         for (column, value) in [
@@ -154,7 +158,7 @@ impl Filters {
             ("key_id", &self.key_id),
         ] {
             if let Some(value) = value {
-                if rollup || column == "user_id" || column == "model" {
+                if column == "user_id" || column == "model" {
                     sql.push_str(&format!(" AND {column} = ?"));
                 } else {
                     sql.push_str(&format!(" AND COALESCE({column}, '') = ?"));
@@ -166,18 +170,13 @@ impl Filters {
     }
 }
 
-fn group_column(group_by: GroupBy) -> &'static str {
-    match group_by {
-        GroupBy::User => "user_id",
-        GroupBy::Project => "project",
-        GroupBy::Model => "model",
-        GroupBy::Client => "client",
-        GroupBy::Key => "key_id",
-        GroupBy::Day => "day",
-    }
-}
-
-/// Figures per group over [since, until) (Unix ms), sorted by cost, then requests.
+/// Figures per group over [since, until) (Unix ms), sorted by cost, then requests
+/// (by date for days).
+///
+/// Unfiltered, whole hours come from the rollups and only the partial hours at the
+/// ends of the range from the log, so a summary never scans a million-row log.
+/// Filtered, the rows come from the log through its per-user, per-project and per-key
+/// indexes.
 pub fn summary(
     connection: &Connection,
     group_by: GroupBy,
@@ -186,84 +185,14 @@ pub fn summary(
     filters: &Filters,
 ) -> anyhow::Result<Vec<SummaryRow>> {
     let mut groups: BTreeMap<String, Totals> = BTreeMap::new();
-    // Whole hours from the rollups; the partial hours at both ends from the log.
     let first_hour = since_ms.div_euclid(HOUR_MS) + i64::from(since_ms.rem_euclid(HOUR_MS) != 0);
     let last_hour = until_ms.div_euclid(HOUR_MS);
-    let (rollup_filters, rollup_values) = filters.clauses(true);
-    if first_hour < last_hour {
-        let column = match group_by {
-            GroupBy::Day => "hour",
-            other => group_column(other),
-        };
-        let sql = format!(
-            "SELECT {column}, requests, errors, truncated, retried, input_tokens, output_tokens, cached_tokens, cost_usd,
-                unpriced, latency_ms_sum, latency_histogram FROM hourly WHERE hour >= ? AND hour < ?{rollup_filters}"
-        );
-        let mut values = vec![SqlValue::Integer(first_hour), SqlValue::Integer(last_hour)];
-        values.extend(rollup_values);
-        let mut statement = connection.prepare_cached(&sql)?;
-        let mut rows = statement.query(params_from_iter(values))?;
-        while let Some(row) = rows.next()? {
-            let group = match group_by {
-                GroupBy::Day => date_of(row.get::<_, i64>(0)? * HOUR_MS),
-                _ => row.get::<_, String>(0)?,
-            };
-            let totals = groups.entry(group).or_default();
-            totals.requests += row.get::<_, i64>(1)?;
-            totals.errors += row.get::<_, i64>(2)?;
-            totals.truncated += row.get::<_, i64>(3)?;
-            totals.retried += row.get::<_, i64>(4)?;
-            totals.input_tokens += row.get::<_, i64>(5)?;
-            totals.output_tokens += row.get::<_, i64>(6)?;
-            totals.cached_tokens += row.get::<_, i64>(7)?;
-            totals.cost += row.get::<_, f64>(8)?;
-            totals.unpriced += row.get::<_, i64>(9)?;
-            totals.latency_ms_sum += row.get::<_, f64>(10)?;
-            totals.latency.merge(&Histogram::from_bytes(&row.get::<_, Vec<u8>>(11)?));
-        }
-    }
-    let mut edges = vec![(since_ms, (first_hour * HOUR_MS).min(until_ms))];
-    if first_hour <= last_hour {
-        edges.push(((last_hour * HOUR_MS).max(since_ms), until_ms));
-    }
-    let (log_filters, log_values) = filters.clauses(false);
-    for (from, to) in edges.into_iter().filter(|(from, to)| from < to) {
-        let column = match group_by {
-            GroupBy::Day => "started_at",
-            other => group_column(other),
-        };
-        let sql = format!(
-            "SELECT {column}, status, finish_reason, attempts, input_tokens, output_tokens, cached_tokens, cost_usd, latency_ms
-             FROM requests WHERE started_at >= ? AND started_at < ?{log_filters}"
-        );
-        let mut values = vec![SqlValue::Integer(from), SqlValue::Integer(to)];
-        values.extend(log_values.iter().cloned());
-        let mut statement = connection.prepare_cached(&sql)?;
-        let mut rows = statement.query(params_from_iter(values))?;
-        while let Some(row) = rows.next()? {
-            let group = match group_by {
-                GroupBy::Day => date_of(row.get::<_, i64>(0)?),
-                _ => row.get::<_, Option<String>>(0)?.unwrap_or_default(),
-            };
-            let totals = groups.entry(group).or_default();
-            let status: i64 = row.get(1)?;
-            let finish: Option<String> = row.get(2)?;
-            let latency_ms: f64 = row.get(8)?;
-            totals.requests += 1;
-            totals.errors += i64::from(status >= 400);
-            totals.truncated +=
-                i64::from(matches!(finish.as_deref(), Some("length" | "max_tokens" | "max_output_tokens")));
-            totals.retried += i64::from(row.get::<_, i64>(3)? > 1);
-            totals.input_tokens += row.get::<_, Option<i64>>(4)?.unwrap_or(0);
-            totals.output_tokens += row.get::<_, Option<i64>>(5)?.unwrap_or(0);
-            totals.cached_tokens += row.get::<_, Option<i64>>(6)?.unwrap_or(0);
-            match row.get::<_, Option<f64>>(7)? {
-                Some(cost) => totals.cost += cost,
-                None => totals.unpriced += 1,
-            }
-            totals.latency_ms_sum += latency_ms;
-            totals.latency.record(Duration::from_secs_f64(latency_ms / 1e3));
-        }
+    if filters.is_empty() && first_hour < last_hour {
+        add_rollups(connection, group_by, first_hour, last_hour, &mut groups)?;
+        add_log_rows(connection, group_by, since_ms, first_hour * HOUR_MS, filters, &mut groups)?;
+        add_log_rows(connection, group_by, last_hour * HOUR_MS, until_ms, filters, &mut groups)?;
+    } else {
+        add_log_rows(connection, group_by, since_ms, until_ms, filters, &mut groups)?;
     }
     let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1e3);
     let mut rows: Vec<SummaryRow> = groups
@@ -292,6 +221,103 @@ pub fn summary(
         rows.sort_by(|a, b| b.cost_usd.total_cmp(&a.cost_usd).then(b.requests.cmp(&a.requests)));
     }
     Ok(rows)
+}
+
+/// Adds the rollups of the hours [first_hour, last_hour).
+fn add_rollups(
+    connection: &Connection,
+    group_by: GroupBy,
+    first_hour: i64,
+    last_hour: i64,
+    groups: &mut BTreeMap<String, Totals>,
+) -> anyhow::Result<()> {
+    let dimension = match group_by {
+        GroupBy::User => "user",
+        GroupBy::Project => "project",
+        GroupBy::Model => "model",
+        GroupBy::Client => "client",
+        GroupBy::Key => "key",
+        GroupBy::Day => "all",
+    };
+    let mut statement = connection.prepare_cached(
+        "SELECT hour, value, requests, errors, truncated, retried, input_tokens, output_tokens, cached_tokens, cost_usd,
+            unpriced, latency_ms_sum, latency_histogram FROM rollups WHERE dimension = ?1 AND hour >= ?2 AND hour < ?3",
+    )?;
+    let mut rows = statement.query(rusqlite::params![dimension, first_hour, last_hour])?;
+    while let Some(row) = rows.next()? {
+        let group = match group_by {
+            GroupBy::Day => date_of(row.get::<_, i64>(0)? * HOUR_MS),
+            _ => row.get::<_, String>(1)?,
+        };
+        let totals = groups.entry(group).or_default();
+        totals.requests += row.get::<_, i64>(2)?;
+        totals.errors += row.get::<_, i64>(3)?;
+        totals.truncated += row.get::<_, i64>(4)?;
+        totals.retried += row.get::<_, i64>(5)?;
+        totals.input_tokens += row.get::<_, i64>(6)?;
+        totals.output_tokens += row.get::<_, i64>(7)?;
+        totals.cached_tokens += row.get::<_, i64>(8)?;
+        totals.cost += row.get::<_, f64>(9)?;
+        totals.unpriced += row.get::<_, i64>(10)?;
+        totals.latency_ms_sum += row.get::<_, f64>(11)?;
+        totals.latency.merge(&Histogram::from_bytes(&row.get::<_, Vec<u8>>(12)?));
+    }
+    Ok(())
+}
+
+/// Adds the logged requests started in [from, to) that pass the filters.
+fn add_log_rows(
+    connection: &Connection,
+    group_by: GroupBy,
+    from: i64,
+    to: i64,
+    filters: &Filters,
+    groups: &mut BTreeMap<String, Totals>,
+) -> anyhow::Result<()> {
+    if from >= to {
+        return Ok(());
+    }
+    let column = match group_by {
+        GroupBy::User => "user_id",
+        GroupBy::Project => "project",
+        GroupBy::Model => "model",
+        GroupBy::Client => "client",
+        GroupBy::Key => "key_id",
+        GroupBy::Day => "started_at",
+    };
+    let (filter_sql, filter_values) = filters.clauses();
+    let sql = format!(
+        "SELECT {column}, status, finish_reason, attempts, input_tokens, output_tokens, cached_tokens, cost_usd, latency_ms
+         FROM requests WHERE started_at >= ? AND started_at < ?{filter_sql}"
+    );
+    let mut values = vec![SqlValue::Integer(from), SqlValue::Integer(to)];
+    values.extend(filter_values);
+    let mut statement = connection.prepare_cached(&sql)?;
+    let mut rows = statement.query(params_from_iter(values))?;
+    while let Some(row) = rows.next()? {
+        let group = match group_by {
+            GroupBy::Day => date_of(row.get::<_, i64>(0)?),
+            _ => row.get::<_, Option<String>>(0)?.unwrap_or_default(),
+        };
+        let totals = groups.entry(group).or_default();
+        let status: i64 = row.get(1)?;
+        let finish: Option<String> = row.get(2)?;
+        let latency_ms: f64 = row.get(8)?;
+        totals.requests += 1;
+        totals.errors += i64::from(status >= 400);
+        totals.truncated += i64::from(matches!(finish.as_deref(), Some("length" | "max_tokens" | "max_output_tokens")));
+        totals.retried += i64::from(row.get::<_, i64>(3)? > 1);
+        totals.input_tokens += row.get::<_, Option<i64>>(4)?.unwrap_or(0);
+        totals.output_tokens += row.get::<_, Option<i64>>(5)?.unwrap_or(0);
+        totals.cached_tokens += row.get::<_, Option<i64>>(6)?.unwrap_or(0);
+        match row.get::<_, Option<f64>>(7)? {
+            Some(cost) => totals.cost += cost,
+            None => totals.unpriced += 1,
+        }
+        totals.latency_ms_sum += latency_ms;
+        totals.latency.record(Duration::from_secs_f64(latency_ms / 1e3));
+    }
+    Ok(())
 }
 
 /// One logged request as the API shows it.
@@ -349,7 +375,7 @@ pub fn requests(
     before: Option<&str>,
     limit: usize,
 ) -> anyhow::Result<(Vec<Value>, Option<String>)> {
-    let (mut sql, mut values) = filters.clauses(false);
+    let (mut sql, mut values) = filters.clauses();
     if let Some(status) = status {
         sql.push_str(" AND status = ?");
         values.push(SqlValue::Integer(status));
@@ -384,7 +410,7 @@ pub fn spend_logs(
     filters: &Filters,
     request_id: Option<&str>,
 ) -> anyhow::Result<Vec<Value>> {
-    let (mut sql, mut values) = filters.clauses(false);
+    let (mut sql, mut values) = filters.clauses();
     if let Some(id) = request_id {
         sql.push_str(" AND id = ?");
         values.push(SqlValue::Text(id.to_owned()));
@@ -430,6 +456,102 @@ pub fn spend_logs(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analytics::{Record, Usage};
+    use crate::storage::{Database, writer::Writer};
+
+    fn record(index: i64, started_at_ms: i64) -> Record {
+        Record {
+            id: format!("r{index:04}"),
+            started_at_ms,
+            user: ["ana", "bo"][index as usize % 2].to_owned(),
+            project: (index % 3 != 0).then(|| format!("p{}", index % 4)),
+            client: Some(["codex", "claude-code", "jetbrains"][index as usize % 3].to_owned()),
+            key_id: (index % 5 == 0).then(|| "k1".to_owned()),
+            model: ["gpt-4o", "claude"][index as usize % 2].to_owned(),
+            deployment: None,
+            provider: None,
+            upstream_model: None,
+            api: "openai.chat",
+            stream: false,
+            status: if index % 7 == 0 { 502 } else { 200 },
+            error: None,
+            attempts: 1 + u32::from(index % 11 == 0),
+            fallbacks: 0,
+            usage: Some(Usage { input: 100 + index as u64, output: 10, cached: 5, cache_write: 0, reasoning: 0 }),
+            tokens_estimated: false,
+            cost_usd: (index % 6 != 0).then_some(0.001 * index as f64),
+            latency: Duration::from_millis(10 + index as u64 * 3),
+            ttft: None,
+            upstream: None,
+            memories_recalled: 0,
+            memories_captured: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            finish_reason: Some(if index % 9 == 0 { "length" } else { "stop" }.to_owned()),
+            key_spend: None,
+        }
+    }
+
+    /// The rollup path (whole hours, log edges) and the log-only path (taken when a
+    /// filter is set) must agree for every group, across hour and day boundaries.
+    #[tokio::test]
+    async fn rollups_agree_with_the_log() {
+        let dir = std::env::temp_dir().join(format!("memory-proxy-rollups-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let database = Database::open(&dir.join("test.db")).unwrap();
+        let writer = Writer::start(&database, 10_000).unwrap();
+        let start = 1_795_737_600_000 - 5 * HOUR_MS;
+        for index in 0..400 {
+            // Every 4.5 minutes across 30 hours, spanning two midnights.
+            writer.submit(record(index, start + index * 270_000 + 17));
+        }
+        writer.flush().await;
+        let connection = database.connect().unwrap();
+        let (since, until) = (start + 1_234_567, start + 29 * HOUR_MS + 999);
+        for (group_by, filter) in [
+            (
+                GroupBy::User,
+                (|g: &str| Filters { user: Some(g.to_owned()), ..Filters::default() }) as fn(&str) -> Filters,
+            ),
+            (GroupBy::Project, |g: &str| Filters { project: Some(g.to_owned()), ..Filters::default() }),
+            (GroupBy::Model, |g: &str| Filters { model: Some(g.to_owned()), ..Filters::default() }),
+            (GroupBy::Client, |g: &str| Filters { client: Some(g.to_owned()), ..Filters::default() }),
+            (GroupBy::Key, |g: &str| Filters { key_id: Some(g.to_owned()), ..Filters::default() }),
+        ] {
+            let groups = summary(&connection, group_by, since, until, &Filters::default()).unwrap();
+            assert!(groups.len() >= 2, "{group_by:?}");
+            let mut total = 0;
+            for group in &groups {
+                let from_log = summary(&connection, group_by, since, until, &filter(&group.group)).unwrap();
+                assert_eq!(from_log.len(), 1, "{group_by:?} {}", group.group);
+                let from_log = &from_log[0];
+                assert_eq!(group.requests, from_log.requests, "{group_by:?} {}", group.group);
+                assert_eq!(
+                    (group.errors, group.truncated, group.retried, group.unpriced_requests),
+                    (from_log.errors, from_log.truncated, from_log.retried, from_log.unpriced_requests)
+                );
+                assert_eq!((group.input_tokens, group.cached_tokens), (from_log.input_tokens, from_log.cached_tokens));
+                assert!((group.cost_usd - from_log.cost_usd).abs() < 1e-9);
+                assert!((group.latency_ms_mean - from_log.latency_ms_mean).abs() < 1e-6);
+                assert_eq!(group.latency_ms_p95, from_log.latency_ms_p95);
+                total += group.requests;
+            }
+            let in_range = (0..400).filter(|i| (since..until).contains(&(start + i * 270_000 + 17))).count();
+            assert_eq!(total, in_range as i64, "{group_by:?}");
+        }
+        let days = summary(&connection, GroupBy::Day, since, until, &Filters::default()).unwrap();
+        assert_eq!(days.iter().map(|d| d.group.as_str()).collect::<Vec<_>>(), ["2026-11-26", "2026-11-27"]);
+        for day in &days {
+            let midnight = parse_time(&day.group, 0).unwrap();
+            let expected = (0..400)
+                .map(|i| start + i * 270_000 + 17)
+                .filter(|t| (since..until).contains(t) && (midnight..midnight + 86_400_000).contains(t))
+                .count();
+            assert_eq!(day.requests, expected as i64, "{}", day.group);
+        }
+        writer.stop();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn dates_round_trip() {

@@ -68,15 +68,13 @@ CREATE TABLE feedback (
     created_at INTEGER NOT NULL
 );
 
--- Running totals per hour and scope, kept by the writer with each batch: summaries
--- read these instead of scanning the request log.
-CREATE TABLE hourly (
+-- Running totals per hour, one row per value of each dimension (user, project,
+-- model, client, key, and `all`), kept by the writer with each batch: summaries read
+-- these instead of scanning the request log.
+CREATE TABLE rollups (
+    dimension TEXT NOT NULL,
     hour INTEGER NOT NULL,
-    user_id TEXT NOT NULL,
-    project TEXT NOT NULL,
-    client TEXT NOT NULL,
-    model TEXT NOT NULL,
-    key_id TEXT NOT NULL,
+    value TEXT NOT NULL,
     requests INTEGER NOT NULL,
     errors INTEGER NOT NULL,
     truncated INTEGER NOT NULL,
@@ -88,5 +86,5 @@ CREATE TABLE hourly (
     unpriced INTEGER NOT NULL,
     latency_ms_sum REAL NOT NULL,
     latency_histogram BLOB NOT NULL,
-    PRIMARY KEY (hour, user_id, project, client, model, key_id)
+    PRIMARY KEY (dimension, hour, value)
 );

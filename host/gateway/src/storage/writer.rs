@@ -133,7 +133,7 @@ impl Writer {
     }
 }
 
-/// One hour's totals for one scope, as the `hourly` table keeps them.
+/// One hour's totals for one value of one dimension, as the `rollups` table keeps them.
 #[derive(Default)]
 struct Rollup {
     requests: i64,
@@ -212,43 +212,49 @@ fn insert_records(transaction: &Transaction<'_>, batch: &[Record]) -> anyhow::Re
     Ok(())
 }
 
-type RollupKey<'a> = (i64, &'a str, &'a str, &'a str, &'a str, &'a str);
+/// The dimensions summaries group by; `all` totals every request.
+pub const DIMENSIONS: [&str; 6] = ["user", "project", "model", "client", "key", "all"];
+
+/// The value of a record in a dimension ('' when it has none).
+fn value_in<'r>(record: &'r Record, dimension: &str) -> &'r str {
+    match dimension {
+        "user" => &record.user,
+        "project" => record.project.as_deref().unwrap_or(""),
+        "model" => &record.model,
+        "client" => record.client.as_deref().unwrap_or(""),
+        "key" => record.key_id.as_deref().unwrap_or(""),
+        _ => "",
+    }
+}
 
 fn update_rollups(transaction: &Transaction<'_>, batch: &[Record]) -> anyhow::Result<()> {
-    let mut rollups: HashMap<RollupKey<'_>, Rollup> = HashMap::new();
+    let mut rollups: HashMap<(&str, i64, &str), Rollup> = HashMap::new();
     for r in batch {
-        let key = (
-            hour_of(r.started_at_ms),
-            r.user.as_str(),
-            r.project.as_deref().unwrap_or(""),
-            r.client.as_deref().unwrap_or(""),
-            r.model.as_str(),
-            r.key_id.as_deref().unwrap_or(""),
-        );
-        let rollup = rollups.entry(key).or_default();
         let usage = r.usage.unwrap_or_default();
-        rollup.requests += 1;
-        rollup.errors += i64::from(r.is_error());
-        rollup.truncated += i64::from(r.truncated());
-        rollup.retried += i64::from(r.attempts > 1);
-        rollup.input_tokens += usage.input as i64;
-        rollup.output_tokens += usage.output as i64;
-        rollup.cached_tokens += usage.cached as i64;
-        match r.cost_usd {
-            Some(cost) => rollup.cost += cost,
-            None => rollup.unpriced += 1,
+        for dimension in DIMENSIONS {
+            let rollup = rollups.entry((dimension, hour_of(r.started_at_ms), value_in(r, dimension))).or_default();
+            rollup.requests += 1;
+            rollup.errors += i64::from(r.is_error());
+            rollup.truncated += i64::from(r.truncated());
+            rollup.retried += i64::from(r.attempts > 1);
+            rollup.input_tokens += usage.input as i64;
+            rollup.output_tokens += usage.output as i64;
+            rollup.cached_tokens += usage.cached as i64;
+            match r.cost_usd {
+                Some(cost) => rollup.cost += cost,
+                None => rollup.unpriced += 1,
+            }
+            rollup.latency_ms_sum += r.latency.as_secs_f64() * 1e3;
+            rollup.latency.record(r.latency);
         }
-        rollup.latency_ms_sum += r.latency.as_secs_f64() * 1e3;
-        rollup.latency.record(r.latency);
     }
-    let mut read = transaction.prepare_cached(
-        "SELECT latency_histogram FROM hourly WHERE hour = ?1 AND user_id = ?2 AND project = ?3 AND client = ?4 AND model = ?5 AND key_id = ?6",
-    )?;
+    let mut read = transaction
+        .prepare_cached("SELECT latency_histogram FROM rollups WHERE dimension = ?1 AND hour = ?2 AND value = ?3")?;
     let mut upsert = transaction.prepare_cached(
-        "INSERT INTO hourly (hour, user_id, project, client, model, key_id, requests, errors, truncated, retried, input_tokens,
-            output_tokens, cached_tokens, cost_usd, unpriced, latency_ms_sum, latency_histogram)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
-         ON CONFLICT (hour, user_id, project, client, model, key_id) DO UPDATE SET
+        "INSERT INTO rollups (dimension, hour, value, requests, errors, truncated, retried, input_tokens, output_tokens,
+            cached_tokens, cost_usd, unpriced, latency_ms_sum, latency_histogram)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+         ON CONFLICT (dimension, hour, value) DO UPDATE SET
             requests = requests + excluded.requests, errors = errors + excluded.errors,
             truncated = truncated + excluded.truncated, retried = retried + excluded.retried,
             input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens,
@@ -256,19 +262,15 @@ fn update_rollups(transaction: &Transaction<'_>, batch: &[Record]) -> anyhow::Re
             unpriced = unpriced + excluded.unpriced, latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum,
             latency_histogram = excluded.latency_histogram",
     )?;
-    for (key, mut rollup) in rollups {
-        let existing: Option<Vec<u8>> =
-            read.query_row(params![key.0, key.1, key.2, key.3, key.4, key.5], |row| row.get(0)).optional()?;
+    for ((dimension, hour, value), mut rollup) in rollups {
+        let existing: Option<Vec<u8>> = read.query_row(params![dimension, hour, value], |row| row.get(0)).optional()?;
         if let Some(bytes) = existing {
             rollup.latency.merge(&Histogram::from_bytes(&bytes));
         }
         upsert.execute(params![
-            key.0,
-            key.1,
-            key.2,
-            key.3,
-            key.4,
-            key.5,
+            dimension,
+            hour,
+            value,
             rollup.requests,
             rollup.errors,
             rollup.truncated,
