@@ -25,7 +25,7 @@ fn record(random: &mut Lcg, index: u64, rows: u64, now_ms: i64, span_ms: i64) ->
     const CLIENTS: [&str; 4] = ["claude-code", "codex", "jetbrains", "openai-python"];
     let input = 500 + random.next() % 20_000;
     let output = 20 + random.next() % 2_000;
-    let failed = random.next() % 50 == 0;
+    let failed = random.next().is_multiple_of(50);
     Record {
         id: format!("bench-{index:08}"),
         started_at_ms: now_ms - span_ms + (index as i64 * span_ms / rows as i64),
@@ -38,10 +38,10 @@ fn record(random: &mut Lcg, index: u64, rows: u64, now_ms: i64, span_ms: i64) ->
         provider: Some("openai".to_owned()),
         upstream_model: None,
         api: "openai.chat",
-        stream: random.next() % 2 == 0,
+        stream: random.next().is_multiple_of(2),
         status: if failed { 502 } else { 200 },
         error: failed.then(|| "bad_gateway".to_owned()),
-        attempts: 1 + u32::from(random.next() % 20 == 0),
+        attempts: 1 + u32::from(random.next().is_multiple_of(20)),
         fallbacks: 0,
         usage: Some(Usage { input, output, cached: input / 3, cache_write: 0, reasoning: 0 }),
         tokens_estimated: false,
@@ -53,7 +53,7 @@ fn record(random: &mut Lcg, index: u64, rows: u64, now_ms: i64, span_ms: i64) ->
         memories_captured: 0,
         bytes_in: input * 4,
         bytes_out: output * 4,
-        finish_reason: Some(if random.next() % 25 == 0 { "length" } else { "stop" }.to_owned()),
+        finish_reason: Some(if random.next().is_multiple_of(25) { "length" } else { "stop" }.to_owned()),
         key_spend: None,
     }
 }

@@ -112,6 +112,22 @@ pub struct GatewayError {
     pub retry_after: Option<u64>,
 }
 
+/// A [`GatewayError`] answered in OpenAI's shape, as the admin endpoints (keys,
+/// analytics) answer, so their handlers can use `?`.
+pub struct AdminError(pub GatewayError);
+
+impl From<GatewayError> for AdminError {
+    fn from(error: GatewayError) -> Self {
+        Self(error)
+    }
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        self.0.into_response(ErrorShape::OpenAi)
+    }
+}
+
 impl GatewayError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self { kind, message: message.into(), param: None, retry_after: None }

@@ -126,9 +126,7 @@ impl Relay {
                 self.outcome.finish(self.status, observed, self.bytes_out, self.first_byte);
                 return None;
             }
-            let Some(upstream) = self.upstream.as_mut() else {
-                return None;
-            };
+            let upstream = self.upstream.as_mut()?;
             match tokio::time::timeout(self.idle_timeout, upstream.next()).await {
                 Ok(Some(Ok(bytes))) => self.take(bytes).await,
                 Ok(None) => self.end(None).await,

@@ -125,11 +125,11 @@ macro_rules! register_provider_adapter {
                 }
 
                 fn completed(&self) -> bool {
-            self.0.borrow().completed()
+                    self.0.borrow().completed()
                 }
             }
 
-            $crate::bindings::adapter::export_provider_adapter!(Export with_types_in $crate::bindings::adapter);
+    $crate::bindings::adapter::export_provider_adapter!(Export with_types_in $crate::bindings::adapter);
         };
         $crate::__embed_metadata!();
     };

@@ -22,10 +22,14 @@ pub struct Price {
     pub reasoning: Option<f64>,
 }
 
+/// A row of `prices.json`, compact as `cargo xtask prices` writes it: input, output,
+/// cache read, cache write and reasoning prices.
+type PriceRow = (f64, f64, Option<f64>, Option<f64>, Option<f64>);
+
 #[derive(Deserialize)]
 struct Table {
     source: String,
-    models: HashMap<String, (f64, f64, Option<f64>, Option<f64>, Option<f64>)>,
+    models: HashMap<String, PriceRow>,
 }
 
 fn table() -> &'static Table {

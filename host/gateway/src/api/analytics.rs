@@ -13,11 +13,13 @@ use crate::analytics::metrics;
 use crate::analytics::query::{self, Filters, GroupBy};
 use crate::auth::Caller;
 use crate::context::RequestContext;
-use crate::error::{ErrorKind, ErrorShape, GatewayError};
+use crate::error::{AdminError, ErrorKind, GatewayError};
 use crate::state::AppState;
 
-fn fail(error: GatewayError) -> Response {
-    error.into_response(ErrorShape::OpenAi)
+type ApiResult = Result<Json<Value>, AdminError>;
+
+fn query_failed(error: anyhow::Error) -> GatewayError {
+    GatewayError::new(ErrorKind::Internal, format!("analytics query failed: {error:#}"))
 }
 
 fn now_ms() -> i64 {
@@ -25,11 +27,10 @@ fn now_ms() -> i64 {
 }
 
 /// [since, until) in Unix ms: `since` defaults to 7 days ago, `until` to now.
-fn range(since: Option<&str>, until: Option<&str>) -> Result<(i64, i64), Response> {
+fn range(since: Option<&str>, until: Option<&str>) -> Result<(i64, i64), GatewayError> {
     let now = now_ms();
-    let parse = |text: &str, name: &str| {
-        query::parse_time(text, now).map_err(|e| fail(GatewayError::invalid(e).with_param(name)))
-    };
+    let parse =
+        |text: &str, name: &str| query::parse_time(text, now).map_err(|e| GatewayError::invalid(e).with_param(name));
     let since = since.map(|s| parse(s, "since")).transpose()?.unwrap_or(now - 7 * 86_400_000);
     let until = until.map(|u| parse(u, "until")).transpose()?.unwrap_or(now + 1);
     Ok((since, until))
@@ -59,34 +60,27 @@ impl SummaryQuery {
     }
 }
 
-pub async fn summary(State(state): State<AppState>, Query(query): Query<SummaryQuery>) -> Response {
-    let group_by = match GroupBy::parse(query.group_by.as_deref().unwrap_or("model")) {
-        Ok(group_by) => group_by,
-        Err(e) => return fail(GatewayError::invalid(e).with_param("group_by")),
-    };
-    let (since, until) = match range(query.since.as_deref(), query.until.as_deref()) {
-        Ok(range) => range,
-        Err(response) => return response,
-    };
+pub async fn summary(State(state): State<AppState>, Query(query): Query<SummaryQuery>) -> ApiResult {
+    let group_by = GroupBy::parse(query.group_by.as_deref().unwrap_or("model"))
+        .map_err(|e| GatewayError::invalid(e).with_param("group_by"))?;
+    let (since, until) = range(query.since.as_deref(), query.until.as_deref())?;
     let filters = query.filters();
-    let rows = state.database().with(move |c| query::summary(c, group_by, since, until, &filters)).await;
-    match rows {
-        Ok(rows) => {
-            let total_requests: i64 = rows.iter().map(|r| r.requests).sum();
-            let total_cost: f64 = rows.iter().map(|r| r.cost_usd).sum();
-            Json(json!({
-                "group_by": query.group_by.as_deref().unwrap_or("model"),
-                "since": query::timestamp_of(since),
-                "until": query::timestamp_of(until),
-                "requests": total_requests,
-                "cost_usd": total_cost,
-                "groups": rows,
-                "queue": { "pending": state.writer().queue_depth(), "dropped": state.writer().dropped() },
-            }))
-            .into_response()
-        }
-        Err(e) => fail(GatewayError::new(ErrorKind::Internal, format!("analytics query failed: {e:#}"))),
-    }
+    let rows = state
+        .database()
+        .with(move |c| query::summary(c, group_by, since, until, &filters))
+        .await
+        .map_err(query_failed)?;
+    let total_requests: i64 = rows.iter().map(|r| r.requests).sum();
+    let total_cost: f64 = rows.iter().map(|r| r.cost_usd).sum();
+    Ok(Json(json!({
+        "group_by": query.group_by.as_deref().unwrap_or("model"),
+        "since": query::timestamp_of(since),
+        "until": query::timestamp_of(until),
+        "requests": total_requests,
+        "cost_usd": total_cost,
+        "groups": rows,
+        "queue": { "pending": state.writer().queue_depth(), "dropped": state.writer().dropped() },
+    })))
 }
 
 #[derive(Deserialize)]
@@ -103,11 +97,8 @@ pub struct RequestsQuery {
     before: Option<String>,
 }
 
-pub async fn requests(State(state): State<AppState>, Query(query): Query<RequestsQuery>) -> Response {
-    let (since, until) = match range(query.since.as_deref(), query.until.as_deref()) {
-        Ok(range) => range,
-        Err(response) => return response,
-    };
+pub async fn requests(State(state): State<AppState>, Query(query): Query<RequestsQuery>) -> ApiResult {
+    let (since, until) = range(query.since.as_deref(), query.until.as_deref())?;
     let filters = Filters {
         user: query.user.clone(),
         project: query.project.clone(),
@@ -117,14 +108,13 @@ pub async fn requests(State(state): State<AppState>, Query(query): Query<Request
     };
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let (status, before) = (query.status, query.before.clone());
-    let page = state
+    let (rows, next) = state
         .database()
         .with(move |c| query::requests(c, since, until, &filters, status, before.as_deref(), limit))
-        .await;
-    match page {
-        Ok((rows, next)) => Json(json!({ "requests": rows, "next_cursor": next })).into_response(),
-        Err(e) => fail(GatewayError::invalid(format!("cannot read the request log: {e:#}"))),
-    }
+        .await
+        // The one way a page fails on a sound database is a cursor it did not hand out.
+        .map_err(|e| GatewayError::invalid(format!("cannot read the request log: {e:#}")).with_param("before"))?;
+    Ok(Json(json!({ "requests": rows, "next_cursor": next })))
 }
 
 #[derive(Deserialize)]
@@ -136,20 +126,19 @@ pub struct SpendLogsQuery {
     end_date: Option<String>,
 }
 
-pub async fn spend_logs(State(state): State<AppState>, Query(query): Query<SpendLogsQuery>) -> Response {
-    let (since, until) = match range(query.start_date.as_deref().or(Some("30d")), query.end_date.as_deref()) {
-        Ok(range) => range,
-        Err(response) => return response,
-    };
+pub async fn spend_logs(State(state): State<AppState>, Query(query): Query<SpendLogsQuery>) -> ApiResult {
+    let (since, until) = range(query.start_date.as_deref().or(Some("30d")), query.end_date.as_deref())?;
     // LiteLLM filters by key; ours are named by id (a plain key is looked up).
     let key_id =
         query.api_key.as_deref().map(|k| state.keys().find(k).map_or_else(|| k.to_owned(), |e| e.record.id.clone()));
     let filters = Filters { user: query.user_id.clone(), key_id, ..Filters::default() };
     let request_id = query.request_id.clone();
-    match state.database().with(move |c| query::spend_logs(c, since, until, &filters, request_id.as_deref())).await {
-        Ok(rows) => Json(Value::Array(rows)).into_response(),
-        Err(e) => fail(GatewayError::new(ErrorKind::Internal, format!("analytics query failed: {e:#}"))),
-    }
+    let rows = state
+        .database()
+        .with(move |c| query::spend_logs(c, since, until, &filters, request_id.as_deref()))
+        .await
+        .map_err(query_failed)?;
+    Ok(Json(Value::Array(rows)))
 }
 
 #[derive(Deserialize)]
@@ -165,16 +154,14 @@ pub async fn feedback(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     body: axum::body::Bytes,
-) -> Response {
-    let feedback: Feedback = match serde_json::from_slice(&body) {
-        Ok(feedback) => feedback,
-        Err(e) => return fail(GatewayError::invalid(format!("the feedback body is invalid: {e}"))),
-    };
+) -> ApiResult {
+    let feedback: Feedback = serde_json::from_slice(&body)
+        .map_err(|e| GatewayError::invalid(format!("the feedback body is invalid: {e}")))?;
     if !feedback.score.is_finite() {
-        return fail(GatewayError::invalid("`score` must be a number").with_param("score"));
+        return Err(GatewayError::invalid("`score` must be a number").with_param("score").into());
     }
     if feedback.comment.as_ref().is_some_and(|c| c.len() > 10_000) {
-        return fail(GatewayError::invalid("`comment` is longer than 10,000 bytes").with_param("comment"));
+        return Err(GatewayError::invalid("`comment` is longer than 10,000 bytes").with_param("comment").into());
     }
     // The request's record may still be in the writer's queue.
     state.writer().flush().await;
@@ -187,9 +174,12 @@ pub async fn feedback(
                 [&feedback.request_id],
                 |row| row.get(0),
             ))?;
+            let refused = |kind, message| Ok(Err(GatewayError::new(kind, message).with_param("request_id")));
             match owner {
-                None => Ok(Err("no request with that id")),
-                Some(owner) if key_id.is_some() && owner != key_id => Ok(Err("that request was made with another key")),
+                None => refused(ErrorKind::NotFound, "no request with that id"),
+                Some(owner) if key_id.is_some() && owner != key_id => {
+                    refused(ErrorKind::PermissionDenied, "that request was made with another key")
+                }
                 Some(_) => {
                     c.execute(
                         "INSERT OR REPLACE INTO feedback (request_id, score, comment, created_at) VALUES (?1, ?2, ?3, ?4)",
@@ -200,19 +190,14 @@ pub async fn feedback(
             }
         })
         .await;
-    match stored {
-        Ok(Ok(id)) => Json(json!({ "request_id": id, "stored": true })).into_response(),
-        Ok(Err("no request with that id")) => {
-            fail(GatewayError::new(ErrorKind::NotFound, "no request with that id").with_param("request_id"))
-        }
-        Ok(Err(message)) => fail(GatewayError::new(ErrorKind::PermissionDenied, message).with_param("request_id")),
-        Err(e) => fail(GatewayError::new(ErrorKind::Internal, format!("feedback not stored: {e:#}"))),
-    }
+    let id = stored.map_err(|e| GatewayError::new(ErrorKind::Internal, format!("feedback not stored: {e:#}")))??;
+    Ok(Json(json!({ "request_id": id, "stored": true })))
 }
 
 pub async fn prometheus(State(state): State<AppState>, Extension(ctx): Extension<RequestContext>) -> Response {
     let Some(handle) = metrics::handle() else {
-        return fail(GatewayError::new(ErrorKind::Internal, "metrics are not available in this process"));
+        return AdminError(GatewayError::new(ErrorKind::Internal, "metrics are not available in this process"))
+            .into_response();
     };
     metrics::observe_state(&ctx.snapshot.plugins, state.writer().queue_depth(), state.writer().dropped());
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response()

@@ -3,36 +3,31 @@
 //! only; everywhere else a key is its id (`key_...`) and a hint (`sk-mp-...AbCd`).
 
 use axum::extract::{Query, State};
-use axum::response::Response;
 use axum::{Extension, Json};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
 use super::{KeyEntry, KeyRecord, hint, new_key, now_secs, parse_duration};
 use crate::auth::Caller;
-use crate::error::{ErrorKind, ErrorShape, GatewayError};
+use crate::error::{AdminError, ErrorKind, GatewayError};
 use crate::state::AppState;
 
-type ApiResult = Result<Json<Value>, Response>;
+type ApiResult = Result<Json<Value>, AdminError>;
 
-fn fail(error: GatewayError) -> Response {
-    error.into_response(ErrorShape::OpenAi)
-}
-
-fn internal(error: anyhow::Error) -> Response {
-    fail(GatewayError::new(ErrorKind::Internal, format!("the key store failed: {error:#}")))
+fn internal(error: anyhow::Error) -> GatewayError {
+    GatewayError::new(ErrorKind::Internal, format!("the key store failed: {error:#}"))
 }
 
 /// Key management needs the master key (and so a master key configured: without one
 /// the gateway does not authenticate, and keys would enforce nothing).
-fn require_master(caller: &Caller) -> Result<(), Response> {
+fn require_master(caller: &Caller) -> Result<(), GatewayError> {
     match caller {
         Caller::Master => Ok(()),
-        Caller::Anonymous => Err(fail(GatewayError::new(
+        Caller::Anonymous => Err(GatewayError::new(
             ErrorKind::PermissionDenied,
             "virtual keys need a master key: set general_settings.master_key (or MEMORY_PROXY_MASTER_KEY)",
-        ))),
-        Caller::Key(_) => Err(fail(GatewayError::new(ErrorKind::PermissionDenied, "only the master key manages keys"))),
+        )),
+        Caller::Key(_) => Err(GatewayError::new(ErrorKind::PermissionDenied, "only the master key manages keys")),
     }
 }
 
@@ -149,11 +144,11 @@ impl KeySettings {
     }
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Response> {
+fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, GatewayError> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();
-        fail(GatewayError::invalid(format!("invalid request body at `{path}`: {}", e.into_inner())))
+        GatewayError::invalid(format!("invalid request body at `{path}`: {}", e.into_inner()))
     })
 }
 
@@ -182,7 +177,7 @@ pub async fn generate(
         created_at: now,
         updated_at: now,
     };
-    let record = settings.apply(blank, now).map_err(fail)?;
+    let record = settings.apply(blank, now)?;
     let entry = state.keys().create(record, &key).await.map_err(internal)?;
     tracing::info!(key_id = %entry.record.id, "virtual key created");
     let mut answer = describe(&entry);
@@ -190,9 +185,9 @@ pub async fn generate(
     Ok(Json(answer))
 }
 
-fn find(state: &AppState, key: &str) -> Result<std::sync::Arc<KeyEntry>, Response> {
+fn find(state: &AppState, key: &str) -> Result<std::sync::Arc<KeyEntry>, GatewayError> {
     state.keys().find(key).ok_or_else(|| {
-        fail(GatewayError::new(ErrorKind::NotFound, "no such key (it may have been deleted)").with_param("key"))
+        GatewayError::new(ErrorKind::NotFound, "no such key (it may have been deleted)").with_param("key")
     })
 }
 
@@ -217,7 +212,7 @@ pub async fn info(
             require_master(&caller)?;
             find(&state, asked)?
         }
-        (_, None) => return Err(fail(GatewayError::invalid("`key` is required").with_param("key"))),
+        (_, None) => return Err(GatewayError::invalid("`key` is required").with_param("key").into()),
     };
     Ok(Json(json!({ "key": entry.record.id, "info": describe(&entry) })))
 }
@@ -231,11 +226,11 @@ pub async fn update(
     // `key`, plus any of the settings (which `KeySettings` checks strictly).
     let mut fields: serde_json::Map<String, Value> = parse(&body)?;
     let Some(Value::String(key)) = fields.remove("key") else {
-        return Err(fail(GatewayError::invalid("`key` is required").with_param("key")));
+        return Err(GatewayError::invalid("`key` is required").with_param("key").into());
     };
     let settings: KeySettings = parse(Value::Object(fields).to_string().as_bytes())?;
     let current = find(&state, &key)?;
-    let record = settings.apply(current.record.clone(), now_secs()).map_err(fail)?;
+    let record = settings.apply(current.record.clone(), now_secs())?;
     let entry = state.keys().update(&current, record).await.map_err(internal)?;
     tracing::info!(key_id = %entry.record.id, "virtual key updated");
     Ok(Json(describe(&entry)))
