@@ -367,3 +367,41 @@ async fn the_report_command_answers_what_a_project_cost() {
     assert!(table.lines().any(|l| l.starts_with("blog ")));
     assert!(table.lines().last().unwrap().starts_with("total"));
 }
+
+/// Requests that do not end well are recorded all the same: a client that hangs up
+/// while the gateway waits on the upstream, one that hangs up mid-stream (its tokens
+/// estimated and paid, so leaving early is no way around a budget), and a stream the
+/// upstream broke off (status 200 already sent, counted as an error).
+#[tokio::test]
+async fn requests_cut_short_are_recorded_and_paid() {
+    let mock = Mock::start_with(&["--chunk-delay-ms", "100"]);
+    let gateway = Gateway::start(&config(&mock));
+    let url = format!("{}/v1/chat/completions", gateway.url);
+
+    mock.fault(json!([{ "delay_ms": 3000 }])).await;
+    let impatient = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().unwrap();
+    assert!(impatient.post(&url).json(&chat("priced", false)).send().await.is_err());
+
+    let response = reqwest::Client::new().post(&url).json(&chat("priced", true)).send().await.unwrap();
+    let mut body = response.bytes_stream();
+    futures_util::StreamExt::next(&mut body).await.unwrap().unwrap();
+    drop(body);
+
+    mock.fault(json!([{ "drop_after_events": 2 }])).await;
+    let broken = reqwest::Client::new().post(&url).json(&chat("priced", true)).send().await.unwrap();
+    assert_eq!(broken.status(), 200);
+    assert!(broken.text().await.unwrap().contains("error"));
+
+    let rows = records(&gateway, "", 3).await;
+    let (broken, mid_stream, waiting) = (&rows[0], &rows[1], &rows[2]);
+    assert_eq!((waiting["status"].as_u64(), waiting["error"].as_str()), (Some(499), Some("client_disconnected")));
+    assert_eq!(waiting["stream"], false);
+
+    assert_eq!((mid_stream["status"].as_u64(), mid_stream["error"].as_str()), (Some(499), Some("client_disconnected")));
+    assert_eq!(mid_stream["tokens_estimated"], true, "{mid_stream}");
+    assert!(mid_stream["cost_usd"].as_f64().unwrap() > 0.0, "{mid_stream}");
+
+    assert_eq!((broken["status"].as_u64(), broken["error"].as_str()), (Some(200), Some("stream_incomplete")));
+    let summary: Value = gateway.get("/analytics/summary?group_by=model").send().await.unwrap().json().await.unwrap();
+    assert_eq!(summary["groups"][0]["errors"], 3, "{summary}");
+}

@@ -95,6 +95,16 @@ async fn a_key_is_created_used_updated_and_deleted() {
     assert_eq!(updated["models"], json!(["cheap", "other"]), "{updated}");
     assert_eq!(updated["spend"].as_f64(), Some(spend), "an update keeps the spend");
     assert_eq!(chat(&gateway, &key, "other").await.status(), 200);
+    for (bad, field) in [
+        (json!({ "key": id, "rpm_limit": 0 }), "rpm_limit"),
+        (json!({ "key": id, "budget_duration": "999999999999999999m" }), "budget_duration"),
+        (json!({ "key": id, "max_budget": -1 }), "max_budget"),
+    ] {
+        let (status, error) =
+            error_of(gateway.post("/key/update").bearer_auth(MASTER).json(&bad).send().await.unwrap()).await;
+        assert_eq!(status, 400, "{bad}: {error}");
+        assert_eq!(error["error"]["param"], field, "{error}");
+    }
 
     let deleted: Value = gateway
         .post("/key/delete")
@@ -131,6 +141,27 @@ async fn keys_survive_a_restart_and_expire() {
     let (status, error) = error_of(chat(&gateway, &brief, "cheap").await).await;
     assert_eq!(status, 401);
     assert_eq!(error["error"]["message"], "this API key has expired");
+}
+
+/// With request logging off (LiteLLM's `disable_spend_logs`), spend is still kept:
+/// a restart does not hand a spent key a fresh budget.
+#[tokio::test]
+async fn spend_survives_a_restart_with_request_logging_off() {
+    let mock = Mock::start();
+    let dir = e2e::TempDir::new();
+    let config = format!("{}  disable_spend_logs: true\n", config(&mock));
+    let launch = || Gateway::launch(&config, e2e::Launch { dir: Some(&dir.path), ..e2e::Launch::default() }).unwrap();
+    let mut gateway = launch();
+    let key = generate(&gateway, json!({ "max_budget": 0.01 })).await["key"].as_str().unwrap().to_owned();
+    assert_eq!(chat(&gateway, &key, "cheap").await.status(), 200);
+    assert_eq!(gateway.terminate(), Some(0));
+
+    let gateway = launch();
+    let (status, error) = error_of(chat(&gateway, &key, "cheap").await).await;
+    assert_eq!(status, 429, "{error}");
+    let summary: Value =
+        gateway.get("/analytics/summary").bearer_auth(MASTER).send().await.unwrap().json().await.unwrap();
+    assert_eq!(summary["requests"], 0, "no request was logged");
 }
 
 #[tokio::test]
@@ -241,6 +272,18 @@ general_settings:
     let response = gateway.post("/v1/messages").header("x-api-key", MASTER).json(&body).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert!(mock.calls().await[1]["headers"].get("x-api-key").is_none());
+    // Not even when the client sends it twice (both SDK variables set to one key).
+    let response = gateway
+        .post("/v1/messages")
+        .header("x-api-key", MASTER)
+        .header("authorization", format!("Bearer {MASTER}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let headers = &mock.calls().await[2]["headers"];
+    assert!(headers.get("x-api-key").is_none() && headers.get("authorization").is_none(), "{headers}");
     let logs = gateway.logs();
     assert!(!logs.contains("oauth-SECRET") && !logs.contains(MASTER));
 }

@@ -97,26 +97,18 @@ pub async fn admin_only(Extension(caller): Extension<Caller>, request: Request, 
 /// then the headers clients use. A value that is not visible ASCII counts as presented
 /// but wrong (never a panic).
 pub fn presented_key(headers: &HeaderMap) -> Option<(&str, &'static str)> {
-    fn text(value: &http::HeaderValue) -> &str {
-        value.to_str().unwrap_or_default().trim()
+    ["x-memory-proxy-key", "authorization", "x-api-key", "api-key"]
+        .into_iter()
+        .find_map(|name| Some((token_in(name, headers.get(name)?), name)))
+}
+
+/// The key in a credential header's value (`Authorization: Bearer <key>` or the bare key).
+pub fn token_in<'h>(header: &str, value: &'h http::HeaderValue) -> &'h str {
+    let value = value.to_str().unwrap_or_default().trim();
+    match value.split_once(' ') {
+        Some((scheme, token)) if header == "authorization" && scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        _ => value,
     }
-    if let Some(value) = headers.get(&GATEWAY_KEY_HEADER) {
-        return Some((text(value), "x-memory-proxy-key"));
-    }
-    if let Some(value) = headers.get(http::header::AUTHORIZATION) {
-        let value = text(value);
-        let token = match value.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-            _ => value,
-        };
-        return Some((token, "authorization"));
-    }
-    for name in ["x-api-key", "api-key"] {
-        if let Some(value) = headers.get(name) {
-            return Some((text(value), name));
-        }
-    }
-    None
 }
 
 /// Compares in constant time; hashing first makes the time independent of length too.

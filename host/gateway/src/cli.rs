@@ -51,12 +51,16 @@ pub enum Command {
         /// End of the period (default: now).
         #[arg(long)]
         until: Option<String>,
+        /// Only requests of this user.
         #[arg(long)]
         user: Option<String>,
+        /// Only requests of this project.
         #[arg(long)]
         project: Option<String>,
+        /// Only requests of this model.
         #[arg(long)]
         model: Option<String>,
+        /// Only requests of this client.
         #[arg(long)]
         client: Option<String>,
     },

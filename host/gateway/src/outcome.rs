@@ -67,7 +67,8 @@ impl Outcome {
     /// Moves the outcome into a stream's relay, which finishes it when the stream ends;
     /// what is left here is already finished.
     pub fn hand_over(&mut self) -> Outcome {
-        let placeholder = Outcome { finished: true, ..Outcome::new(self.state.clone(), self.id.clone(), self.api) };
+        let mut placeholder = Outcome::new(self.state.clone(), self.id.clone(), self.api);
+        placeholder.finished = true;
         std::mem::replace(self, placeholder)
     }
 
@@ -96,11 +97,14 @@ impl Outcome {
         let latency = self.started.elapsed();
         let upstream = self.upstream_time();
         let succeeded = status < 400;
-        // No usage came back from a successful answer: estimate, about four bytes a token.
+        // No usage came back from an answer the client got (all of it, or the part
+        // before it went away): estimate, about four bytes a token. An answer cut short
+        // is paid for too, so hanging up before the usage chunk is no way around a budget.
         let free = self.api == ClientApi::AnthropicCountTokens;
+        let answered = succeeded || (status == CLIENT_CLOSED && bytes_out > 0);
         let (usage, estimated) = match observed.usage {
             Some(usage) => (Some(usage), false),
-            None if succeeded && self.attempts > 0 && !free => (
+            None if answered && self.attempts > 0 && !free => (
                 Some(Usage { input: self.bytes_in.div_ceil(4), output: bytes_out.div_ceil(4), ..Usage::default() }),
                 true,
             ),
@@ -167,6 +171,23 @@ impl Outcome {
         metrics::record(&record);
         if self.state.snapshot().config.record_requests {
             self.state.writer().submit(record);
+        } else if let (Some(key_id), Some(spend)) = (record.key_id, record.key_spend) {
+            self.state.writer().submit_key_spend(key_id, spend);
+        }
+    }
+}
+
+/// The status recorded for a client that went away (nginx's "client closed request").
+pub const CLIENT_CLOSED: u16 = 499;
+
+/// A request whose handler was dropped before it finished (the client went away while
+/// the gateway waited on the upstream or a plugin) is still logged, recorded and paid.
+impl Drop for Outcome {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.attempt_ended();
+            self.error.get_or_insert("client_disconnected");
+            self.finish(CLIENT_CLOSED, Observed::default(), 0, None);
         }
     }
 }

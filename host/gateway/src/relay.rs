@@ -18,7 +18,7 @@ use tracing::{Instrument, info, warn};
 
 use crate::adapter::ClientApi;
 use crate::analytics::StreamObserver;
-use crate::outcome::Outcome;
+use crate::outcome::{CLIENT_CLOSED, Outcome};
 use crate::plugins::hooks::PluginStream;
 use crate::sse::{SseDecoder, SseEvent};
 use crate::upstream;
@@ -221,14 +221,12 @@ impl Relay {
             problem.or_else(|| (!complete).then(|| "the upstream stream ended before it was complete".to_owned()));
         if let Some(problem) = problem {
             warn!(problem = %problem, "stream cut short");
+            self.outcome.error = Some("stream_incomplete");
             // A blank line first closes any half-sent event of a passed-through stream.
             self.pending.push_back(Bytes::from(format!("\n{}", self.api.stream_error(&problem).encode())));
         }
     }
 }
-
-/// The status recorded for a client that went away (nginx's "client closed request").
-const CLIENT_CLOSED: u16 = 499;
 
 impl Drop for Relay {
     fn drop(&mut self) {

@@ -25,12 +25,12 @@ pub async fn serve(state: AppState, addr: SocketAddr) -> anyhow::Result<()> {
             warn!("cannot set TCP_NODELAY: {e}");
         }
     });
-    axum::serve(listener, api::router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, api::router(state.clone())).with_graceful_shutdown(shutdown_signal(state)).await?;
     info!("all requests finished; bye");
     Ok(())
 }
 
-async fn shutdown_signal() {
+async fn shutdown_signal(state: AppState) {
     let interrupt = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -47,9 +47,11 @@ async fn shutdown_signal() {
         () = terminate => {}
     }
     info!("shutting down: no new connections; waiting up to {}s for requests in flight", SHUTDOWN_GRACE.as_secs());
-    tokio::spawn(async {
+    tokio::spawn(async move {
         tokio::time::sleep(SHUTDOWN_GRACE).await;
         warn!("requests still in flight after {}s; exiting anyway", SHUTDOWN_GRACE.as_secs());
+        // What finished is recorded all the same.
+        state.writer().stop();
         std::process::exit(1);
     });
 }

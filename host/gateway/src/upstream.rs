@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
+use crate::auth::token_in;
 use crate::error::{ErrorKind, GatewayError};
 use crate::provider::{KeyHeader, Wire};
 use crate::routing::Deployment;
@@ -52,11 +53,11 @@ impl UpstreamRequest {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let mut forwarded_auth = false;
         if config.forward_client_auth {
+            // The gateway's own key never goes upstream, even when a client sends it in
+            // more than one header.
+            let gateway_key = client.credential.0.and_then(|name| Some(token_in(name, client.headers.get(name)?)));
             for name in CLIENT_AUTH_HEADERS {
-                if client.credential.0 == Some(name) {
-                    continue;
-                }
-                if let Some(value) = client.headers.get(name) {
+                if let Some(value) = client.headers.get(name).filter(|v| Some(token_in(name, v)) != gateway_key) {
                     let mut value = value.clone();
                     value.set_sensitive(true);
                     headers.insert(name, value);

@@ -68,10 +68,21 @@ impl Record {
     }
 
     pub fn is_error(&self) -> bool {
-        self.status >= 400
+        is_error(self.status, self.error.as_deref())
     }
 
     pub fn truncated(&self) -> bool {
-        matches!(self.finish_reason.as_deref(), Some("length" | "max_tokens" | "max_output_tokens"))
+        is_truncation(self.finish_reason.as_deref())
     }
+}
+
+/// A failed request: an error status, or an answer that broke off (its status was
+/// already sent as 200).
+pub fn is_error(status: u16, error: Option<&str>) -> bool {
+    status >= 400 || error.is_some()
+}
+
+/// An answer cut by its token limit, in any API's words.
+pub fn is_truncation(finish_reason: Option<&str>) -> bool {
+    matches!(finish_reason, Some("length" | "max_tokens" | "max_output_tokens"))
 }

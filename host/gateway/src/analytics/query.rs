@@ -10,6 +10,7 @@ use rusqlite::{Connection, params_from_iter, types::Value as SqlValue};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::{is_error, is_truncation};
 use crate::histogram::Histogram;
 
 const HOUR_MS: i64 = 3_600_000;
@@ -49,22 +50,42 @@ pub fn timestamp_of(ms: i64) -> String {
     format!("{}T{:02}:{:02}:{:02}Z", date_of(ms), seconds / 3600, seconds % 3600 / 60, seconds % 60)
 }
 
-/// A time in a query: relative (`7d`, `24h`, `30m` ago), a date (`2026-11-20`), or Unix
-/// seconds or milliseconds.
+/// A time in a query: relative (`7d`, `24h`, `30m` ago), a date (`2026-11-20`) or a
+/// UTC time (`2026-11-20T08:30:00Z`), or Unix seconds or milliseconds.
 pub fn parse_time(text: &str, now_ms: i64) -> Result<i64, String> {
     let text = text.trim();
-    if let Some(date) = text.get(..10).filter(|d| d.len() == 10 && d.as_bytes()[4] == b'-' && d.as_bytes()[7] == b'-') {
-        let part =
-            |range: std::ops::Range<usize>| date[range].parse::<u32>().map_err(|_| format!("`{text}` is not a date"));
-        let days = days_from_civil(i64::from(part(0..4)?), part(5..7)?, part(8..10)?);
-        return Ok(days * 86_400_000);
+    let bad = || format!("`{text}` is not a time (use 7d, 24h, 2026-11-20, 2026-11-20T08:30:00Z or a Unix time)");
+    let bytes = text.as_bytes();
+    if bytes.len() >= 10 && bytes[4] == b'-' && bytes[7] == b'-' {
+        let number =
+            |range: std::ops::Range<usize>| text.get(range).and_then(|n| n.parse::<u32>().ok()).ok_or_else(bad);
+        let (month, day) = (number(5..7)?, number(8..10)?);
+        if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+            return Err(bad());
+        }
+        let midnight = days_from_civil(i64::from(number(0..4)?), month, day) * 86_400_000;
+        let time = match text.get(10..).ok_or_else(bad)?.trim_end_matches('Z') {
+            "" => 0,
+            clock if clock.len() == 9 && clock.starts_with('T') && &clock[3..4] == ":" && &clock[6..7] == ":" => {
+                let (hours, minutes, seconds) = (number(11..13)?, number(14..16)?, number(17..19)?);
+                if hours > 23 || minutes > 59 || seconds > 60 {
+                    return Err(bad());
+                }
+                i64::from(hours * 3600 + minutes * 60 + seconds) * 1000
+            }
+            _ => return Err(bad()),
+        };
+        return Ok(midnight + time);
     }
     if let Ok(number) = text.parse::<i64>() {
         // Seconds until the year 33658; milliseconds after.
-        return Ok(if number < 1_000_000_000_000 { number * 1000 } else { number });
+        return match number {
+            ..0 => Err(bad()),
+            0..1_000_000_000_000 => Ok(number * 1000),
+            _ => Ok(number),
+        };
     }
-    let ago = crate::keys::parse_duration(text)
-        .map_err(|_| format!("`{text}` is not a time (use 7d, 24h, 2026-11-20 or a Unix time)"))?;
+    let ago = crate::keys::parse_duration(text).map_err(|_| bad())?;
     Ok(now_ms - ago.as_millis() as i64)
 }
 
@@ -130,8 +151,9 @@ struct Totals {
     latency: Histogram,
 }
 
-/// Filters on the scope of the rows summarised.
-#[derive(Debug, Default, Clone)]
+/// Filters on the scope of the rows summarised (also the query string's `user`,
+/// `project`, `model`, `client` and `key_id`).
+#[derive(Debug, Default, Clone, serde::Deserialize)]
 pub struct Filters {
     pub user: Option<String>,
     pub project: Option<String>,
@@ -145,8 +167,8 @@ impl Filters {
         [&self.user, &self.project, &self.model, &self.client, &self.key_id].iter().all(|f| f.is_none())
     }
 
-    /// `AND column = ?` clauses for the filters set, with their values (a missing
-    /// project, client or key matches '').
+    /// `AND column = ?` clauses for the filters set, with their values; '' matches a
+    /// missing project, client or key (written so the log's indexes still apply).
     fn clauses(&self) -> (String, Vec<SqlValue>) {
         let mut sql = String::new();
         let mut values = Vec::new();
@@ -157,13 +179,13 @@ impl Filters {
             ("client", &self.client),
             ("key_id", &self.key_id),
         ] {
-            if let Some(value) = value {
-                if column == "user_id" || column == "model" {
+            match value.as_deref() {
+                None => {}
+                Some("") => sql.push_str(&format!(" AND {column} IS NULL")),
+                Some(value) => {
                     sql.push_str(&format!(" AND {column} = ?"));
-                } else {
-                    sql.push_str(&format!(" AND COALESCE({column}, '') = ?"));
+                    values.push(SqlValue::Text(value.to_owned()));
                 }
-                values.push(SqlValue::Text(value.clone()));
             }
         }
         (sql, values)
@@ -287,8 +309,8 @@ fn add_log_rows(
     };
     let (filter_sql, filter_values) = filters.clauses();
     let sql = format!(
-        "SELECT {column}, status, finish_reason, attempts, input_tokens, output_tokens, cached_tokens, cost_usd, latency_ms
-         FROM requests WHERE started_at >= ? AND started_at < ?{filter_sql}"
+        "SELECT {column}, status, finish_reason, attempts, input_tokens, output_tokens, cached_tokens, cost_usd, latency_ms,
+            error FROM requests WHERE started_at >= ? AND started_at < ?{filter_sql}"
     );
     let mut values = vec![SqlValue::Integer(from), SqlValue::Integer(to)];
     values.extend(filter_values);
@@ -300,12 +322,13 @@ fn add_log_rows(
             _ => row.get::<_, Option<String>>(0)?.unwrap_or_default(),
         };
         let totals = groups.entry(group).or_default();
-        let status: i64 = row.get(1)?;
+        let status: u16 = row.get(1)?;
         let finish: Option<String> = row.get(2)?;
         let latency_ms: f64 = row.get(8)?;
+        let error: Option<String> = row.get(9)?;
         totals.requests += 1;
-        totals.errors += i64::from(status >= 400);
-        totals.truncated += i64::from(matches!(finish.as_deref(), Some("length" | "max_tokens" | "max_output_tokens")));
+        totals.errors += i64::from(is_error(status, error.as_deref()));
+        totals.truncated += i64::from(is_truncation(finish.as_deref()));
         totals.retried += i64::from(row.get::<_, i64>(3)? > 1);
         totals.input_tokens += row.get::<_, Option<i64>>(4)?.unwrap_or(0);
         totals.output_tokens += row.get::<_, Option<i64>>(5)?.unwrap_or(0);
@@ -571,6 +594,9 @@ mod tests {
         assert_eq!(parse_time("2026-11-27", now).unwrap(), 1_795_737_600_000);
         assert_eq!(parse_time("1795737600", now).unwrap(), 1_795_737_600_000);
         assert_eq!(parse_time("1795737600123", now).unwrap(), 1_795_737_600_123);
-        assert!(parse_time("yesterday", now).is_err());
+        assert_eq!(parse_time("2026-11-27T01:02:03Z", now).unwrap(), 1_795_737_600_000 + 3_723_000);
+        for bad in ["yesterday", "2026-11-27 garbage", "2026-13-01", "2026-11-27T25:00:00Z", "-5", "99999999999y"] {
+            assert!(parse_time(bad, now).is_err(), "{bad}");
+        }
     }
 }

@@ -24,13 +24,6 @@ pub struct Observed {
     pub finish_reason: Option<String>,
 }
 
-impl Observed {
-    /// The answer was cut by its token limit.
-    pub fn truncated(&self) -> bool {
-        matches!(self.finish_reason.as_deref(), Some("length" | "max_tokens" | "max_output_tokens"))
-    }
-}
-
 #[derive(Deserialize, Default)]
 struct Details {
     #[serde(default)]
@@ -207,7 +200,7 @@ mod tests {
         let openai = br#"{"choices":[{"finish_reason":"length"}],"usage":{"prompt_tokens":100,"completion_tokens":7,"prompt_tokens_details":{"cached_tokens":60},"completion_tokens_details":{"reasoning_tokens":3}}}"#;
         let observed = from_body(ClientApi::OpenAiChat, openai);
         assert_eq!(observed.usage, Some(Usage { input: 100, output: 7, cached: 60, cache_write: 0, reasoning: 3 }));
-        assert!(observed.truncated());
+        assert!(super::super::is_truncation(observed.finish_reason.as_deref()));
 
         let anthropic = br#"{"stop_reason":"end_turn","usage":{"input_tokens":10,"output_tokens":5,"cache_read_input_tokens":90,"cache_creation_input_tokens":20}}"#;
         let observed = from_body(ClientApi::AnthropicMessages, anthropic);
@@ -217,7 +210,7 @@ mod tests {
         let responses = br#"{"status":"incomplete","incomplete_details":{"reason":"max_output_tokens"},"usage":{"input_tokens":50,"output_tokens":9,"input_tokens_details":{"cached_tokens":40},"output_tokens_details":{"reasoning_tokens":4}}}"#;
         let observed = from_body(ClientApi::OpenAiResponses, responses);
         assert_eq!(observed.usage, Some(Usage { input: 50, output: 9, cached: 40, cache_write: 0, reasoning: 4 }));
-        assert!(observed.truncated());
+        assert!(super::super::is_truncation(observed.finish_reason.as_deref()));
 
         assert_eq!(from_body(ClientApi::OpenAiChat, b"not json"), Observed::default());
     }
@@ -260,7 +253,7 @@ mod tests {
             ],
         );
         assert_eq!(anthropic.usage, Some(Usage { input: 112, output: 40, cached: 100, ..Usage::default() }));
-        assert!(anthropic.truncated());
+        assert!(super::super::is_truncation(anthropic.finish_reason.as_deref()));
 
         let responses = run(
             ClientApi::OpenAiResponses,

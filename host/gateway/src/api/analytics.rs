@@ -41,30 +41,16 @@ pub struct SummaryQuery {
     group_by: Option<String>,
     since: Option<String>,
     until: Option<String>,
-    user: Option<String>,
-    project: Option<String>,
-    model: Option<String>,
-    client: Option<String>,
-    key_id: Option<String>,
 }
 
-impl SummaryQuery {
-    fn filters(&self) -> Filters {
-        Filters {
-            user: self.user.clone(),
-            project: self.project.clone(),
-            model: self.model.clone(),
-            client: self.client.clone(),
-            key_id: self.key_id.clone(),
-        }
-    }
-}
-
-pub async fn summary(State(state): State<AppState>, Query(query): Query<SummaryQuery>) -> ApiResult {
+pub async fn summary(
+    State(state): State<AppState>,
+    Query(query): Query<SummaryQuery>,
+    Query(filters): Query<Filters>,
+) -> ApiResult {
     let group_by = GroupBy::parse(query.group_by.as_deref().unwrap_or("model"))
         .map_err(|e| GatewayError::invalid(e).with_param("group_by"))?;
     let (since, until) = range(query.since.as_deref(), query.until.as_deref())?;
-    let filters = query.filters();
     let rows = state
         .database()
         .with(move |c| query::summary(c, group_by, since, until, &filters))
@@ -87,25 +73,17 @@ pub async fn summary(State(state): State<AppState>, Query(query): Query<SummaryQ
 pub struct RequestsQuery {
     since: Option<String>,
     until: Option<String>,
-    user: Option<String>,
-    project: Option<String>,
-    model: Option<String>,
-    client: Option<String>,
-    key_id: Option<String>,
     status: Option<i64>,
     limit: Option<usize>,
     before: Option<String>,
 }
 
-pub async fn requests(State(state): State<AppState>, Query(query): Query<RequestsQuery>) -> ApiResult {
+pub async fn requests(
+    State(state): State<AppState>,
+    Query(query): Query<RequestsQuery>,
+    Query(filters): Query<Filters>,
+) -> ApiResult {
     let (since, until) = range(query.since.as_deref(), query.until.as_deref())?;
-    let filters = Filters {
-        user: query.user.clone(),
-        project: query.project.clone(),
-        model: query.model.clone(),
-        client: query.client.clone(),
-        key_id: query.key_id.clone(),
-    };
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let (status, before) = (query.status, query.before.clone());
     let (rows, next) = state
@@ -163,17 +141,16 @@ pub async fn feedback(
     if feedback.comment.as_ref().is_some_and(|c| c.len() > 10_000) {
         return Err(GatewayError::invalid("`comment` is longer than 10,000 bytes").with_param("comment").into());
     }
-    // The request's record may still be in the writer's queue.
-    state.writer().flush().await;
+    // A request that has just finished may still be in the writer's queue.
+    let request_id = feedback.request_id.clone();
+    if state.database().with(move |c| request_owner(c, &request_id)).await.map_err(query_failed)?.is_none() {
+        state.writer().flush().await;
+    }
     let key_id = caller.key().map(|k| k.record.id.clone());
     let stored = state
         .database()
         .with(move |c| {
-            let owner: Option<Option<String>> = rusqlite::OptionalExtension::optional(c.query_row(
-                "SELECT key_id FROM requests WHERE id = ?1",
-                [&feedback.request_id],
-                |row| row.get(0),
-            ))?;
+            let owner = request_owner(c, &feedback.request_id)?;
             let refused = |kind, message| Ok(Err(GatewayError::new(kind, message).with_param("request_id")));
             match owner {
                 None => refused(ErrorKind::NotFound, "no request with that id"),
@@ -192,6 +169,12 @@ pub async fn feedback(
         .await;
     let id = stored.map_err(|e| GatewayError::new(ErrorKind::Internal, format!("feedback not stored: {e:#}")))??;
     Ok(Json(json!({ "request_id": id, "stored": true })))
+}
+
+/// The key a logged request was made with: None when there is no such request.
+fn request_owner(connection: &rusqlite::Connection, request_id: &str) -> anyhow::Result<Option<Option<String>>> {
+    let mut statement = connection.prepare_cached("SELECT key_id FROM requests WHERE id = ?1")?;
+    Ok(rusqlite::OptionalExtension::optional(statement.query_row([request_id], |row| row.get(0)))?)
 }
 
 pub async fn prometheus(State(state): State<AppState>, Extension(ctx): Extension<RequestContext>) -> Response {

@@ -119,6 +119,12 @@ impl KeySettings {
             };
         }
         if let Some(rpm) = self.rpm_limit {
+            if rpm == Some(0) {
+                return Err(GatewayError::invalid(
+                    "`rpm_limit` must be at least 1 (to stop a key, delete it or set `max_budget` to 0)",
+                )
+                .with_param("rpm_limit"));
+            }
             record.rpm_limit = rpm;
         }
         if let Some(tpm) = self.tpm_limit {
@@ -285,7 +291,7 @@ pub async fn list(
     let total = keys.len();
     let shown: Vec<Value> = keys
         .iter()
-        .skip((page - 1) * size)
+        .skip((page - 1).saturating_mul(size))
         .take(size)
         .map(|k| if query.return_full_object == Some(true) { describe(k) } else { Value::String(k.record.id.clone()) })
         .collect();

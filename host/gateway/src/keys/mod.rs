@@ -65,7 +65,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if number == 0 {
         return Err(format!("`{text}` is not a positive duration"));
     }
-    Ok(Duration::from_secs(number * unit_secs))
+    // A century is plenty, and keeps every later sum of times far from overflowing.
+    const MAX_SECS: u64 = 100 * 365 * 86_400;
+    match number.checked_mul(unit_secs) {
+        Some(secs) if secs <= MAX_SECS => Ok(Duration::from_secs(secs)),
+        _ => Err(format!("`{text}` is longer than 100 years")),
+    }
 }
 
 /// A key's settings, as stored.
@@ -101,15 +106,42 @@ struct Usage {
 /// A live key: its settings, its running spend and its rate limiters.
 pub struct KeyEntry {
     pub record: KeyRecord,
-    usage: Mutex<Usage>,
-    rpm: Option<DefaultDirectRateLimiter>,
+    /// Shared with the entry an update replaces: requests admitted under the old
+    /// settings still add to the one running spend.
+    usage: Arc<Mutex<Usage>>,
+    rpm: Option<Arc<DefaultDirectRateLimiter>>,
+    budget_period_secs: Option<i64>,
+}
+
+fn rpm_limiter(record: &KeyRecord) -> Option<Arc<DefaultDirectRateLimiter>> {
+    let per_minute = NonZeroU32::new(record.rpm_limit?)?;
+    Some(Arc::new(RateLimiter::direct(Quota::per_minute(per_minute))))
+}
+
+fn budget_period_secs(record: &KeyRecord) -> Option<i64> {
+    let period = parse_duration(record.budget_duration.as_deref()?).ok()?;
+    Some(period.as_secs() as i64)
 }
 
 impl KeyEntry {
     fn new(record: KeyRecord, spend: f64, total_spend: f64, budget_reset_at: Option<i64>) -> Self {
-        let rpm = record.rpm_limit.and_then(NonZeroU32::new).map(|n| RateLimiter::direct(Quota::per_minute(n)));
         let usage = Usage { spend, total_spend, budget_reset_at, minute: 0, minute_tokens: 0 };
-        Self { record, usage: Mutex::new(usage), rpm }
+        Self {
+            rpm: rpm_limiter(&record),
+            budget_period_secs: budget_period_secs(&record),
+            usage: Arc::new(Mutex::new(usage)),
+            record,
+        }
+    }
+
+    /// The entry with new settings, keeping the running spend and, when its limit is
+    /// unchanged, the rate limiter; a new budget period starts if its length changed.
+    fn updated(&self, record: KeyRecord) -> Self {
+        if record.budget_duration != self.record.budget_duration {
+            self.usage().budget_reset_at = None;
+        }
+        let rpm = if record.rpm_limit == self.record.rpm_limit { self.rpm.clone() } else { rpm_limiter(&record) };
+        Self { rpm, budget_period_secs: budget_period_secs(&record), usage: self.usage.clone(), record }
     }
 
     fn usage(&self) -> std::sync::MutexGuard<'_, Usage> {
@@ -118,10 +150,9 @@ impl KeyEntry {
 
     /// Starts a new budget period if the current one is over.
     fn roll_period(&self, usage: &mut Usage, now: i64) {
-        let Some(period) = self.record.budget_duration.as_deref().and_then(|d| parse_duration(d).ok()) else {
+        let Some(period) = self.budget_period_secs else {
             return;
         };
-        let period = period.as_secs() as i64;
         match usage.budget_reset_at {
             Some(reset) if reset <= now => {
                 usage.spend = 0.0;
@@ -356,9 +387,11 @@ impl KeyStore {
         let Some(hash) = self.hash_by_id.read().unwrap_or_else(|p| p.into_inner()).get(&record.id).copied() else {
             anyhow::bail!("key {} is gone", record.id);
         };
-        let spend = current.spend();
-        let reset_at =
-            if record.budget_duration == current.record.budget_duration { spend.budget_reset_at } else { None };
+        let reset_at = if record.budget_duration == current.record.budget_duration {
+            current.spend().budget_reset_at
+        } else {
+            None
+        };
         let stored = record.clone();
         self.database
             .with(move |connection| {
@@ -385,7 +418,7 @@ impl KeyStore {
                 Ok(())
             })
             .await?;
-        let entry = Arc::new(KeyEntry::new(record, spend.spend, spend.total_spend, reset_at));
+        let entry = Arc::new(current.updated(record));
         self.insert(hash, entry.clone());
         Ok(entry)
     }
@@ -491,5 +524,20 @@ mod tests {
         assert!(entry.admit(next_day + 60).is_ok());
         let spend = entry.spend();
         assert_eq!((spend.spend, spend.total_spend), (0.0, 1.1));
+    }
+
+    /// A request admitted before an update finishes after it: its cost still counts,
+    /// and the rate limiter is not reset by an unrelated change.
+    #[test]
+    fn an_update_keeps_the_running_spend_and_the_limiter() {
+        let old = KeyEntry::new(record(), 0.0, 0.0, None);
+        assert!(old.admit(0).is_ok() && old.admit(0).is_ok());
+        let renamed = old.updated(KeyRecord { alias: Some("renamed".into()), ..record() });
+        old.accrue(Some(0.5), 10, 1);
+        assert_eq!(renamed.spend().total_spend, 0.5);
+        assert!(renamed.admit(2).unwrap_err().message.contains("rpm_limit of 2"));
+        let faster = renamed.updated(KeyRecord { rpm_limit: Some(10), budget_duration: Some("7d".into()), ..record() });
+        assert!(faster.admit(3).is_ok());
+        assert_eq!(faster.spend().budget_reset_at, Some(3 + 7 * 86_400), "a new period length starts a new period");
     }
 }

@@ -9,14 +9,14 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::Database;
-use crate::analytics::Record;
+use crate::analytics::{KeySpend, Record};
 use crate::histogram::Histogram;
 
 /// How long the writer gathers records before committing them together.
@@ -26,6 +26,9 @@ pub const DEFAULT_QUEUE: usize = 50_000;
 
 enum Command {
     Record(Box<Record>),
+    /// A key's spend alone, when requests are not logged (`disable_spend_logs`):
+    /// budgets must survive a restart all the same.
+    KeySpend(String, KeySpend),
     /// Commit what is queued, then answer.
     Flush(mpsc::Sender<()>),
     Stop,
@@ -46,11 +49,19 @@ impl Writer {
         let counter = queued.clone();
         let thread = std::thread::Builder::new().name("analytics-writer".into()).spawn(move || {
             let mut batch = Vec::new();
+            let mut spends = Vec::new();
             let mut flushes = Vec::new();
             let mut stopping = false;
+            let mut behind = false;
             while !stopping {
                 let Ok(first) = receiver.recv() else { break };
-                let deadline = Instant::now() + BATCH_WINDOW;
+                // One wake-up per window rather than one per record (a thread woken per
+                // request costs the request path more than the insert): sleep through
+                // the window, then take what arrived. A flush or stop, or a backlog,
+                // skips the wait.
+                if !behind && matches!(first, Command::Record(_) | Command::KeySpend(..)) {
+                    std::thread::sleep(BATCH_WINDOW);
+                }
                 let mut next = Some(first);
                 while let Some(command) = next.take() {
                     match command {
@@ -58,32 +69,25 @@ impl Writer {
                             counter.fetch_sub(1, Ordering::Relaxed);
                             batch.push(*record);
                         }
+                        Command::KeySpend(id, spend) => {
+                            counter.fetch_sub(1, Ordering::Relaxed);
+                            spends.push((id, spend));
+                        }
                         Command::Flush(reply) => flushes.push(reply),
                         Command::Stop => stopping = true,
                     }
-                    // A flush or stop commits at once; otherwise gather until the window ends.
-                    let urgent = !flushes.is_empty() || stopping;
-                    if batch.len() >= MAX_BATCH {
+                    if batch.len() + spends.len() >= MAX_BATCH {
                         break;
                     }
-                    next = if urgent {
-                        receiver.try_recv().ok()
-                    } else {
-                        match receiver.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                            Ok(command) => Some(command),
-                            Err(RecvTimeoutError::Timeout) => None,
-                            Err(RecvTimeoutError::Disconnected) => {
-                                stopping = true;
-                                None
-                            }
-                        }
-                    };
+                    next = receiver.try_recv().ok();
                 }
-                if !batch.is_empty() {
-                    if let Err(error) = write_batch(&mut connection, &batch) {
+                behind = batch.len() + spends.len() >= MAX_BATCH;
+                if !batch.is_empty() || !spends.is_empty() {
+                    if let Err(error) = write_batch(&mut connection, &batch, &spends) {
                         tracing::error!(records = batch.len(), "analytics batch not written: {error:#}");
                     }
                     batch.clear();
+                    spends.clear();
                 }
                 for reply in flushes.drain(..) {
                     let _ = reply.send(());
@@ -95,8 +99,17 @@ impl Writer {
 
     /// Queues a record; never blocks. A full queue drops it and counts the drop.
     pub fn submit(&self, record: Record) {
+        self.enqueue(Command::Record(Box::new(record)));
+    }
+
+    /// Queues a key's spend to persist, for requests that are not logged.
+    pub fn submit_key_spend(&self, key_id: String, spend: KeySpend) {
+        self.enqueue(Command::KeySpend(key_id, spend));
+    }
+
+    fn enqueue(&self, command: Command) {
         self.queued.fetch_add(1, Ordering::Relaxed);
-        match self.sender.try_send(Command::Record(Box::new(record))) {
+        match self.sender.try_send(command) {
             Ok(()) => {}
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 self.queued.fetch_sub(1, Ordering::Relaxed);
@@ -153,11 +166,16 @@ pub fn hour_of(ms: i64) -> i64 {
     ms.div_euclid(3_600_000)
 }
 
-fn write_batch(connection: &mut rusqlite::Connection, batch: &[Record]) -> anyhow::Result<()> {
+fn write_batch(
+    connection: &mut rusqlite::Connection,
+    batch: &[Record],
+    spends: &[(String, KeySpend)],
+) -> anyhow::Result<()> {
     let transaction = connection.transaction()?;
     insert_records(&transaction, batch)?;
     update_rollups(&transaction, batch)?;
-    update_key_spend(&transaction, batch)?;
+    let logged = batch.iter().filter_map(|r| Some((r.key_id.as_deref()?, r.key_spend?)));
+    update_key_spend(&transaction, logged.chain(spends.iter().map(|(id, spend)| (id.as_str(), *spend))))?;
     transaction.commit()?;
     Ok(())
 }
@@ -288,14 +306,21 @@ fn update_rollups(transaction: &Transaction<'_>, batch: &[Record]) -> anyhow::Re
 }
 
 /// The keys' spend as the request path last computed it (the in-memory value is the
-/// authority; this persists it).
-fn update_key_spend(transaction: &Transaction<'_>, batch: &[Record]) -> anyhow::Result<()> {
-    let mut update = transaction
-        .prepare_cached("UPDATE virtual_keys SET spend = ?2, total_spend = ?3, budget_reset_at = ?4 WHERE id = ?1")?;
-    let mut latest: HashMap<&str, crate::analytics::KeySpend> = HashMap::new();
-    for r in batch {
-        if let (Some(id), Some(spend)) = (&r.key_id, r.key_spend) {
-            latest.insert(id, spend);
+/// authority; this persists it). Requests finish and queue in slightly different
+/// orders, so the latest value is the one with the highest `total_spend`, which only
+/// grows.
+fn update_key_spend<'a>(
+    transaction: &Transaction<'_>,
+    spends: impl Iterator<Item = (&'a str, KeySpend)>,
+) -> anyhow::Result<()> {
+    let mut update = transaction.prepare_cached(
+        "UPDATE virtual_keys SET spend = ?2, total_spend = ?3, budget_reset_at = ?4 WHERE id = ?1 AND total_spend <= ?3",
+    )?;
+    let mut latest: HashMap<&str, KeySpend> = HashMap::new();
+    for (id, spend) in spends {
+        let entry = latest.entry(id).or_insert(spend);
+        if spend.total_spend >= entry.total_spend {
+            *entry = spend;
         }
     }
     for (id, spend) in latest {
