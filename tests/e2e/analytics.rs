@@ -212,6 +212,22 @@ async fn summaries_agree_with_the_raw_rows() {
     assert_eq!(ana["requests"], 12, "filters narrow the scope");
     let clients: Value = gateway.get("/analytics/summary?group_by=client").send().await.unwrap().json().await.unwrap();
     assert!(clients["groups"].as_array().unwrap().iter().any(|g| g["group"] == "openai-python"));
+
+    // The log, page by page: newest first, every record once.
+    let mut paged = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page: Value =
+            gateway.get(&format!("/analytics/requests?limit=5{cursor}")).send().await.unwrap().json().await.unwrap();
+        paged.extend(page["requests"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&before={next}"),
+            None => break,
+        }
+    }
+    let newest_first: Vec<String> = rows.iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(paged, newest_first);
+    assert!(paged.windows(2).all(|w| w[0] > w[1]), "ids sort by time");
 }
 
 #[tokio::test]

@@ -23,12 +23,13 @@ fn record(random: &mut Lcg, index: u64, rows: u64, now_ms: i64, span_ms: i64) ->
     const USERS: [&str; 5] = ["ana", "bo", "chen", "dara", "eli"];
     const MODELS: [&str; 4] = ["gpt-4o", "claude-sonnet-4-5", "gemini-2.5-flash", "llama3.2"];
     const CLIENTS: [&str; 4] = ["claude-code", "codex", "jetbrains", "openai-python"];
+    let started_at_ms = now_ms - span_ms + (index as i64 * span_ms / rows as i64);
     let input = 500 + random.next() % 20_000;
     let output = 20 + random.next() % 2_000;
     let failed = random.next().is_multiple_of(50);
     Record {
-        id: format!("bench-{index:08}"),
-        started_at_ms: now_ms - span_ms + (index as i64 * span_ms / rows as i64),
+        id: memory_proxy::context::request_id_at(started_at_ms),
+        started_at_ms,
         user: USERS[(random.next() % 5) as usize].to_owned(),
         project: Some(format!("/srv/project-{}", random.next() % 10)),
         client: Some(CLIENTS[(random.next() % 4) as usize].to_owned()),

@@ -185,7 +185,6 @@ async fn run(options: Options, pin: bool, cores: usize) -> Result<()> {
     let recording_off = format!("{bench_model}  disable_spend_logs: true\n");
     let mut targets = vec![
         Target::Gateway { name: "gateway".to_owned(), config: bench_model.clone() },
-        Target::Gateway { name: "gateway, recording off".to_owned(), config: recording_off },
         Target::Gateway { name: "gateway, plugins off".to_owned(), config: plugins_off },
     ];
     for variant in &options.variants {
@@ -212,15 +211,21 @@ async fn run(options: Options, pin: bool, cores: usize) -> Result<()> {
     if options.hooks_only {
         return Ok(());
     }
+    let gateway = |name: &str, config: &str| -> Result<Process> {
+        let path = dir.join(format!("{}.yaml", name.replace([' ', ','], "-")));
+        std::fs::write(&path, config)?;
+        let args = ["--config", path.to_str().context("path")?, "--port", "0"];
+        start(&options.bin_dir.join("memory-proxy"), &args, pin.then_some(0), true)
+    };
+    {
+        let on = gateway("recording on", &bench_model)?;
+        let off = gateway("recording off", &recording_off)?;
+        recording_cost(&on, &off, 16, 5, options.seconds.min(3.0)).await?;
+    }
 
     for target in targets {
         let (name, server) = match &target {
-            Target::Gateway { name, config } => {
-                let path = dir.join(format!("{}.yaml", name.replace([' ', ','], "-")));
-                std::fs::write(&path, config)?;
-                let args = ["--config", path.to_str().context("path")?, "--port", "0"];
-                (name.clone(), start(&options.bin_dir.join("memory-proxy"), &args, pin.then_some(0), true)?)
-            }
+            Target::Gateway { name, config } => (name.clone(), gateway(name, config)?),
             Target::LiteLlm { bin, config } => {
                 let path = dir.join("litellm.yaml");
                 std::fs::write(&path, config)?;
@@ -295,6 +300,47 @@ async fn measure(options: &Options, name: &str, direct_addr: SocketAddr, server:
         "\n{name} memory after the run: RSS {:.1} MiB (peak {:.1} MiB).\n",
         rss as f64 / 1024.0,
         peak as f64 / 1024.0
+    );
+    Ok(())
+}
+
+/// Recording's cost: the same load through a gateway that records every request and
+/// one that does not (`disable_spend_logs`), in alternating rounds so that the VM's
+/// drift hits both alike; medians over the rounds.
+async fn recording_cost(on: &Process, off: &Process, concurrency: usize, rounds: usize, seconds: f64) -> Result<()> {
+    println!("## Recording on versus off\n");
+    println!("c={concurrency}, {rounds} alternating rounds of {seconds} s each:\n");
+    println!("| round | recording on req/s | recording off req/s | ratio | CPU per request on | off |");
+    println!("|---|---|---|---|---|---|");
+    let mut ratios = Vec::new();
+    let mut cpu = (Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        let mut figures = Vec::new();
+        for server in [on, off] {
+            load(server.addr, "/v1/chat/completions", concurrency, 0.3, 1_000).await?;
+            let before = cpu_time(server.child.id());
+            let run = load(server.addr, "/v1/chat/completions", concurrency, seconds, u64::MAX).await?;
+            let used = cpu_time(server.child.id()).saturating_sub(before);
+            figures.push((run.rps, used.as_secs_f64() * 1e6 / run.requests as f64));
+        }
+        let ((on_rps, on_cpu), (off_rps, off_cpu)) = (figures[0], figures[1]);
+        ratios.push(on_rps / off_rps);
+        cpu.0.push(on_cpu);
+        cpu.1.push(off_cpu);
+        println!(
+            "| {round} | {on_rps:.0} | {off_rps:.0} | {:.2} | {on_cpu:.1} µs | {off_cpu:.1} µs |",
+            on_rps / off_rps
+        );
+    }
+    let median = |values: &mut Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    println!(
+        "\nMedian throughput ratio, recording on / off: {:.3}; median CPU per request {:.1} µs on, {:.1} µs off.\n",
+        median(&mut ratios),
+        median(&mut cpu.0),
+        median(&mut cpu.1)
     );
     Ok(())
 }

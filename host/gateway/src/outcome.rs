@@ -40,12 +40,15 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn new(state: AppState, id: Arc<str>, api: ClientApi) -> Self {
+        // The id's own time: the log's time index is its ids.
+        let started_at_ms = crate::context::millis_of(&id)
+            .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0));
         Self {
             state,
             id,
             api,
             started: Instant::now(),
-            started_at_ms: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0),
+            started_at_ms,
             model: String::new(),
             stream: false,
             identity: None,

@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{is_error, is_truncation};
+use crate::context::first_id_at;
 use crate::histogram::Histogram;
 
 const HOUR_MS: i64 = 3_600_000;
@@ -197,8 +198,7 @@ impl Filters {
 ///
 /// Unfiltered, whole hours come from the rollups and only the partial hours at the
 /// ends of the range from the log, so a summary never scans a million-row log.
-/// Filtered, the rows come from the log through its per-user, per-project and per-key
-/// indexes.
+/// Filtered, the rows come from the log's time range.
 pub fn summary(
     connection: &Connection,
     group_by: GroupBy,
@@ -310,9 +310,9 @@ fn add_log_rows(
     let (filter_sql, filter_values) = filters.clauses();
     let sql = format!(
         "SELECT {column}, status, finish_reason, attempts, input_tokens, output_tokens, cached_tokens, cost_usd, latency_ms,
-            error FROM requests WHERE started_at >= ? AND started_at < ?{filter_sql}"
+            error FROM requests WHERE id >= ? AND id < ?{filter_sql}"
     );
-    let mut values = vec![SqlValue::Integer(from), SqlValue::Integer(to)];
+    let mut values = id_range(from, to);
     values.extend(filter_values);
     let mut statement = connection.prepare_cached(&sql)?;
     let mut rows = statement.query(params_from_iter(values))?;
@@ -341,6 +341,11 @@ fn add_log_rows(
         totals.latency.record(Duration::from_secs_f64(latency_ms / 1e3));
     }
     Ok(())
+}
+
+/// [from, to) in Unix ms as bounds on the log's time-ordered ids.
+fn id_range(from_ms: i64, to_ms: i64) -> Vec<SqlValue> {
+    vec![SqlValue::Text(first_id_at(from_ms)), SqlValue::Text(first_id_at(to_ms))]
 }
 
 /// One logged request as the API shows it.
@@ -403,24 +408,23 @@ pub fn requests(
         sql.push_str(" AND status = ?");
         values.push(SqlValue::Integer(status));
     }
-    if let Some((at, id)) = before.and_then(|c| c.split_once(':')) {
-        sql.push_str(" AND (started_at < ? OR (started_at = ? AND id < ?))");
-        let at: i64 = at.parse().map_err(|_| anyhow::anyhow!("bad cursor"))?;
-        values.extend([SqlValue::Integer(at), SqlValue::Integer(at), SqlValue::Text(id.to_owned())]);
+    // The cursor is the last id of the previous page.
+    if let Some(before) = before {
+        sql.push_str(" AND id < ?");
+        values.push(SqlValue::Text(before.to_owned()));
     }
     let query = format!(
         "SELECT requests.*, feedback.score, feedback.comment FROM requests LEFT JOIN feedback ON feedback.request_id = requests.id
-         WHERE started_at >= ? AND started_at < ?{sql} ORDER BY started_at DESC, id DESC LIMIT ?"
+         WHERE id >= ? AND id < ?{sql} ORDER BY id DESC LIMIT ?"
     );
-    let mut all = vec![SqlValue::Integer(since_ms), SqlValue::Integer(until_ms)];
+    let mut all = id_range(since_ms, until_ms);
     all.extend(values);
     all.push(SqlValue::Integer(limit as i64 + 1));
     let mut statement = connection.prepare(&query)?;
     let mut rows: Vec<Value> = statement.query_map(params_from_iter(all), request_json)?.collect::<Result<_, _>>()?;
     let next = (rows.len() > limit).then(|| {
         rows.truncate(limit);
-        let last = &rows[limit - 1];
-        format!("{}:{}", last["started_at_ms"], last["id"].as_str().unwrap_or_default())
+        rows[limit - 1]["id"].as_str().unwrap_or_default().to_owned()
     });
     Ok((rows, next))
 }
@@ -440,10 +444,10 @@ pub fn spend_logs(
     }
     let query = format!(
         "SELECT id, api, key_id, cost_usd, input_tokens, output_tokens, started_at, latency_ms, model, user_id, project,
-            client, deployment, provider, status FROM requests WHERE started_at >= ? AND started_at < ?{sql}
-         ORDER BY started_at DESC LIMIT 10000"
+            client, deployment, provider, status FROM requests WHERE id >= ? AND id < ?{sql}
+         ORDER BY id DESC LIMIT 10000"
     );
-    let mut all = vec![SqlValue::Integer(since_ms), SqlValue::Integer(until_ms)];
+    let mut all = id_range(since_ms, until_ms);
     all.extend(values);
     let mut statement = connection.prepare(&query)?;
     let rows = statement.query_map(params_from_iter(all), |row| {
@@ -484,7 +488,7 @@ mod tests {
 
     fn record(index: i64, started_at_ms: i64) -> Record {
         Record {
-            id: format!("r{index:04}"),
+            id: crate::context::request_id_at(started_at_ms),
             started_at_ms,
             user: ["ana", "bo"][index as usize % 2].to_owned(),
             project: (index % 3 != 0).then(|| format!("p{}", index % 4)),

@@ -90,8 +90,7 @@ pub async fn requests(
         .database()
         .with(move |c| query::requests(c, since, until, &filters, status, before.as_deref(), limit))
         .await
-        // The one way a page fails on a sound database is a cursor it did not hand out.
-        .map_err(|e| GatewayError::invalid(format!("cannot read the request log: {e:#}")).with_param("before"))?;
+        .map_err(query_failed)?;
     Ok(Json(json!({ "requests": rows, "next_cursor": next })))
 }
 

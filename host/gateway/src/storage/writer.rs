@@ -162,6 +162,39 @@ struct Rollup {
     latency: Histogram,
 }
 
+impl Rollup {
+    fn add(&mut self, r: &Record) {
+        let usage = r.usage.unwrap_or_default();
+        self.requests += 1;
+        self.errors += i64::from(r.is_error());
+        self.truncated += i64::from(r.truncated());
+        self.retried += i64::from(r.attempts > 1);
+        self.input_tokens += usage.input as i64;
+        self.output_tokens += usage.output as i64;
+        self.cached_tokens += usage.cached as i64;
+        match r.cost_usd {
+            Some(cost) => self.cost += cost,
+            None => self.unpriced += 1,
+        }
+        self.latency_ms_sum += r.latency.as_secs_f64() * 1e3;
+        self.latency.record(r.latency);
+    }
+
+    fn merge(&mut self, other: &Rollup) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.truncated += other.truncated;
+        self.retried += other.retried;
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cached_tokens += other.cached_tokens;
+        self.cost += other.cost;
+        self.unpriced += other.unpriced;
+        self.latency_ms_sum += other.latency_ms_sum;
+        self.latency.merge(&other.latency);
+    }
+}
+
 pub fn hour_of(ms: i64) -> i64 {
     ms.div_euclid(3_600_000)
 }
@@ -230,40 +263,29 @@ fn insert_records(transaction: &Transaction<'_>, batch: &[Record]) -> anyhow::Re
     Ok(())
 }
 
-/// The dimensions summaries group by; `all` totals every request.
-pub const DIMENSIONS: [&str; 6] = ["user", "project", "model", "client", "key", "all"];
-
-/// The value of a record in a dimension ('' when it has none).
-fn value_in<'r>(record: &'r Record, dimension: &str) -> &'r str {
-    match dimension {
-        "user" => &record.user,
-        "project" => record.project.as_deref().unwrap_or(""),
-        "model" => &record.model,
-        "client" => record.client.as_deref().unwrap_or(""),
-        "key" => record.key_id.as_deref().unwrap_or(""),
-        _ => "",
-    }
-}
+/// The dimensions summaries group by, in the order `update_rollups` lists a record's
+/// values; `all` totals every request.
+const DIMENSIONS: [&str; 6] = ["user", "project", "model", "client", "key", "all"];
 
 fn update_rollups(transaction: &Transaction<'_>, batch: &[Record]) -> anyhow::Result<()> {
-    let mut rollups: HashMap<(&str, i64, &str), Rollup> = HashMap::new();
+    // Each record once into its combination of values, then each combination into every
+    // dimension: a batch holds many records but few combinations.
+    let mut combinations: HashMap<(i64, [&str; 6]), Rollup> = HashMap::new();
     for r in batch {
-        let usage = r.usage.unwrap_or_default();
-        for dimension in DIMENSIONS {
-            let rollup = rollups.entry((dimension, hour_of(r.started_at_ms), value_in(r, dimension))).or_default();
-            rollup.requests += 1;
-            rollup.errors += i64::from(r.is_error());
-            rollup.truncated += i64::from(r.truncated());
-            rollup.retried += i64::from(r.attempts > 1);
-            rollup.input_tokens += usage.input as i64;
-            rollup.output_tokens += usage.output as i64;
-            rollup.cached_tokens += usage.cached as i64;
-            match r.cost_usd {
-                Some(cost) => rollup.cost += cost,
-                None => rollup.unpriced += 1,
-            }
-            rollup.latency_ms_sum += r.latency.as_secs_f64() * 1e3;
-            rollup.latency.record(r.latency);
+        let values = [
+            r.user.as_str(),
+            r.project.as_deref().unwrap_or(""),
+            r.model.as_str(),
+            r.client.as_deref().unwrap_or(""),
+            r.key_id.as_deref().unwrap_or(""),
+            "",
+        ];
+        combinations.entry((hour_of(r.started_at_ms), values)).or_default().add(r);
+    }
+    let mut rollups: HashMap<(&str, i64, &str), Rollup> = HashMap::new();
+    for ((hour, values), combination) in &combinations {
+        for (dimension, value) in DIMENSIONS.into_iter().zip(values) {
+            rollups.entry((dimension, *hour, value)).or_default().merge(combination);
         }
     }
     let mut read = transaction
