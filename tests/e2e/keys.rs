@@ -143,6 +143,23 @@ async fn keys_survive_a_restart_and_expire() {
     assert_eq!(error["error"]["message"], "this API key has expired");
 }
 
+/// A fallback never takes a key to a model it may not use.
+#[tokio::test]
+async fn fallbacks_respect_the_allow_list() {
+    let mock = Mock::start();
+    let config = format!("{}litellm_settings:\n  fallbacks: [{{cheap: [other]}}]\n", config(&mock));
+    let gateway = Gateway::start(&config);
+    let narrow = generate(&gateway, json!({ "models": ["cheap"] })).await["key"].as_str().unwrap().to_owned();
+    let wide = generate(&gateway, json!({ "models": ["cheap", "other"] })).await["key"].as_str().unwrap().to_owned();
+
+    mock.fault(json!([{ "model": "cheap-up", "status": 500, "times": 100 }])).await;
+    assert_eq!(chat(&gateway, &wide, "cheap").await.status(), 200, "the fallback answers");
+    assert_eq!(mock.calls().await.last().unwrap()["body"]["model"], "other-up");
+    let calls = mock.calls().await.len();
+    assert_eq!(chat(&gateway, &narrow, "cheap").await.status(), 500);
+    assert!(mock.calls().await[calls..].iter().all(|c| c["body"]["model"] == "cheap-up"));
+}
+
 /// With request logging off (LiteLLM's `disable_spend_logs`), spend is still kept:
 /// a restart does not hand a spent key a fresh budget.
 #[tokio::test]

@@ -96,10 +96,16 @@ pub async fn admin_only(Extension(caller): Extension<Caller>, request: Request, 
 /// The key a client presented and the header it came in: `x-memory-proxy-key` first,
 /// then the headers clients use. A value that is not visible ASCII counts as presented
 /// but wrong (never a panic).
+/// The headers a client may present a key in, the one that wins first.
+pub const KEY_HEADERS: [&str; 4] = ["x-memory-proxy-key", "authorization", "x-api-key", "api-key"];
+
+/// Headers that carry credentials: never shown to plugins, logs or analytics.
+pub fn is_credential(header: &str) -> bool {
+    KEY_HEADERS.contains(&header) || header == "cookie" || header == "proxy-authorization"
+}
+
 pub fn presented_key(headers: &HeaderMap) -> Option<(&str, &'static str)> {
-    ["x-memory-proxy-key", "authorization", "x-api-key", "api-key"]
-        .into_iter()
-        .find_map(|name| Some((token_in(name, headers.get(name)?), name)))
+    KEY_HEADERS.into_iter().find_map(|name| Some((token_in(name, headers.get(name)?), name)))
 }
 
 /// The key in a credential header's value (`Authorization: Bearer <key>` or the bare key).

@@ -20,10 +20,6 @@ use crate::state::Snapshot;
 /// The header that names the project outright.
 pub const PROJECT_HEADER: &str = "x-memory-project";
 
-/// Headers a plugin never sees: credentials.
-const SECRET_HEADERS: [&str; 6] =
-    ["authorization", "x-api-key", "api-key", "cookie", "proxy-authorization", "x-memory-proxy-key"];
-
 /// How much of the system prompt a detector sees: its start and its end (where
 /// agents state their environment), not the middle of a 30 KB prompt.
 const SYSTEM_HEAD: usize = 4 * 1024;
@@ -158,7 +154,8 @@ async fn detect(
         model: body.and_then(|b| b.get::<String>("model").ok().flatten()).unwrap_or_default(),
         headers: headers
             .iter()
-            .filter(|(name, _)| !SECRET_HEADERS.contains(&name.as_str()))
+            // A plugin never sees credentials.
+            .filter(|(name, _)| !crate::auth::is_credential(name.as_str()))
             .map(|(name, value)| Header {
                 name: name.as_str().to_owned(),
                 value: String::from_utf8_lossy(value.as_bytes()).into_owned(),

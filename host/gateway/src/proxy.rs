@@ -182,8 +182,10 @@ async fn forward(
     let router = &snapshot.router;
     let first = router.resolve(&request.model).ok_or_else(|| router.unknown_model(&request.model))?;
     let mut groups = vec![first];
+    // A key's model allow-list holds for fallbacks too.
+    let allowed = |name: &str| outcome.key.as_ref().is_none_or(|key| key.check_model(name).is_ok());
     for name in router.fallbacks(&groups[0].group.name) {
-        if let Some(group) = router.group(name) {
+        if let Some(group) = router.group(name).filter(|group| allowed(&group.name)) {
             groups.push(Resolved::fallback(group, &request.model));
         }
     }

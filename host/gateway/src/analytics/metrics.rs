@@ -33,7 +33,9 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
 
 /// Counts a finished request.
 pub fn record(record: &Record) {
-    let model = record.model.clone();
+    // A model name that routed nowhere is the client's free text: not a label, or any
+    // caller could grow the metrics without bound.
+    let model = if record.deployment.is_some() { record.model.clone() } else { "unknown".to_owned() };
     let status = record.status.to_string();
     counter!("memory_proxy_requests_total", "api" => record.api, "model" => model.clone(), "status" => status)
         .increment(1);
