@@ -59,6 +59,10 @@ struct Options {
     /// Request records written for the databank query timings (0 skips them).
     #[arg(long, default_value_t = 1_000_000)]
     databank_rows: u64,
+    /// Only load an already running server at this address (model `bench`), e.g.
+    /// while profiling it; prints throughput and latency per concurrency.
+    #[arg(long)]
+    load_only: Option<SocketAddr>,
 }
 
 /// What gets measured against direct: our gateway with a config, or LiteLLM's proxy.
@@ -82,6 +86,9 @@ fn main() -> Result<()> {
             Command::new("taskset").args(["-cp", "1", &std::process::id().to_string()]).stdout(Stdio::null()).status();
     }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    if let Some(addr) = options.load_only {
+        return runtime.block_on(load_only(addr, &options));
+    }
     runtime.block_on(run(options, pin, cores))
 }
 
@@ -248,6 +255,15 @@ async fn run(options: Options, pin: bool, cores: usize) -> Result<()> {
         measure(&options, &name, mock.addr, &server).await?;
     }
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+async fn load_only(addr: SocketAddr, options: &Options) -> Result<()> {
+    for &concurrency in &options.concurrency {
+        load(addr, "/v1/chat/completions", concurrency, 0.5, 2_000).await?;
+        let figures = load(addr, "/v1/chat/completions", concurrency, options.seconds, options.max_requests).await?;
+        println!("c={concurrency}: {:.0} req/s, p50 {}, p99 {}", figures.rps, ms(figures.p50), ms(figures.p99));
+    }
     Ok(())
 }
 

@@ -105,13 +105,15 @@ pub fn main() -> ExitCode {
         state.writer().stop();
         served
     };
-    match runtime.block_on(serving) {
+    let code = match runtime.block_on(serving) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    logging::finish();
+    code
 }
 
 fn report(config: &Config, by: &str, since: &str, until: Option<&str>, filters: &Filters) -> anyhow::Result<()> {

@@ -52,6 +52,7 @@ async fn shutdown_signal(state: AppState) {
         warn!("requests still in flight after {}s; exiting anyway", SHUTDOWN_GRACE.as_secs());
         // What finished is recorded all the same.
         state.writer().stop();
+        crate::logging::finish();
         std::process::exit(1);
     });
 }

@@ -2,6 +2,10 @@
 //! are applied one at a time by a single task: compile and self-check off the request
 //! path, then swap the snapshot atomically. Requests in flight finish on the version
 //! they started with; a broken file or config keeps the old one and says why.
+//!
+//! config.yaml is watched as a file, not through its folder: a folder often holds
+//! files written all the time (a log the gateway's output is redirected to), and each
+//! write would wake the watcher.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -28,7 +32,6 @@ enum Change {
 /// Starts watching; the watcher lives as long as the returned task.
 pub fn watch(state: AppState, config_path: PathBuf) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let config_path = std::path::absolute(&config_path)?;
-    let config_dir = config_path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
     let mut plugin_dir = std::path::absolute(&state.snapshot().config.plugins.directory)?;
     let (changes, mut received) = mpsc::unbounded_channel::<Change>();
 
@@ -47,7 +50,7 @@ pub fn watch(state: AppState, config_path: PathBuf) -> anyhow::Result<tokio::tas
             }
         }
     })?;
-    debouncer.watch(&config_dir, RecursiveMode::NonRecursive)?;
+    debouncer.watch(&config_path, RecursiveMode::NonRecursive)?;
     if let Err(e) = debouncer.watch(&plugin_dir, RecursiveMode::NonRecursive) {
         warn!("not watching the plugin folder {}: {e}", plugin_dir.display());
     }
@@ -62,6 +65,12 @@ pub fn watch(state: AppState, config_path: PathBuf) -> anyhow::Result<tokio::tas
                 batch.insert(more);
             }
             if batch.contains(&Change::Config) {
+                // A save that renames a new file into place leaves the watch on the old
+                // file: watch the path again, before reading it, so no later save is missed.
+                let _ = debouncer.unwatch(&config_path);
+                if let Err(e) = debouncer.watch(&config_path, RecursiveMode::NonRecursive) {
+                    warn!("config.yaml is no longer watched ({e}); later changes need a restart");
+                }
                 reload_config(&state, &config_path).await;
                 let directory = std::path::absolute(&state.snapshot().config.plugins.directory).unwrap_or_default();
                 if directory != plugin_dir {
