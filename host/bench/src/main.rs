@@ -150,7 +150,21 @@ fn start(binary: &PathBuf, args: &[&str], core: Option<usize>, reads_stderr: boo
 
 /// CPU time a process has used so far (user + system).
 fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat_cpu_time(&format!("/proc/{pid}/stat"))
+}
+
+/// CPU time the threads of `pid` named `name` have used so far.
+fn thread_cpu_time(pid: u32, name: &str) -> Duration {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Duration::ZERO };
+    tasks
+        .filter_map(Result::ok)
+        .filter(|task| std::fs::read_to_string(task.path().join("comm")).is_ok_and(|comm| comm.trim() == name))
+        .map(|task| stat_cpu_time(&task.path().join("stat").to_string_lossy()))
+        .sum()
+}
+
+fn stat_cpu_time(path: &str) -> Duration {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     // Fields after the command name (which may hold spaces) start after the last ')'.
     let fields: Vec<&str> =
         stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
@@ -227,7 +241,7 @@ async fn run(options: Options, pin: bool, cores: usize) -> Result<()> {
     {
         let on = gateway("recording on", &bench_model)?;
         let off = gateway("recording off", &recording_off)?;
-        recording_cost(&on, &off, 16, 5, options.seconds.min(3.0)).await?;
+        recording_cost(&on, &off, 16, 11, options.seconds.min(2.0)).await?;
     }
 
     for target in targets {
@@ -322,7 +336,8 @@ async fn measure(options: &Options, name: &str, direct_addr: SocketAddr, server:
 
 /// Recording's cost: the same load through a gateway that records every request and
 /// one that does not (`disable_spend_logs`), in alternating rounds so that the VM's
-/// drift hits both alike; medians over the rounds.
+/// drift hits both alike; medians over the rounds. Also the writer thread's own CPU
+/// per recorded request, which the VM's drift barely touches.
 async fn recording_cost(on: &Process, off: &Process, concurrency: usize, rounds: usize, seconds: f64) -> Result<()> {
     println!("## Recording on versus off\n");
     println!("c={concurrency}, {rounds} alternating rounds of {seconds} s each:\n");
@@ -330,14 +345,27 @@ async fn recording_cost(on: &Process, off: &Process, concurrency: usize, rounds:
     println!("|---|---|---|---|---|---|");
     let mut ratios = Vec::new();
     let mut cpu = (Vec::new(), Vec::new());
+    // The databank writer's own thread (named "analytics-writer", cut to 15 characters by
+    // the kernel): recording's cost, apart from the VM's drift.
+    let (mut writer_cpu, mut recorded) = (Duration::ZERO, 0);
     for round in 1..=rounds {
+        // Which goes first alternates too, so neither always meets the VM just after the other.
+        let order = if round % 2 == 1 { [on, off] } else { [off, on] };
         let mut figures = Vec::new();
-        for server in [on, off] {
+        for server in order {
             load(server.addr, "/v1/chat/completions", concurrency, 0.3, 1_000).await?;
             let before = cpu_time(server.child.id());
+            let writer_before = thread_cpu_time(server.child.id(), "analytics-write");
             let run = load(server.addr, "/v1/chat/completions", concurrency, seconds, u64::MAX).await?;
             let used = cpu_time(server.child.id()).saturating_sub(before);
+            if std::ptr::eq(server, on) {
+                writer_cpu += thread_cpu_time(server.child.id(), "analytics-write").saturating_sub(writer_before);
+                recorded += run.requests;
+            }
             figures.push((run.rps, used.as_secs_f64() * 1e6 / run.requests as f64));
+        }
+        if round % 2 == 0 {
+            figures.reverse();
         }
         let ((on_rps, on_cpu), (off_rps, off_cpu)) = (figures[0], figures[1]);
         ratios.push(on_rps / off_rps);
@@ -357,6 +385,11 @@ async fn recording_cost(on: &Process, off: &Process, concurrency: usize, rounds:
         median(&mut ratios),
         median(&mut cpu.0),
         median(&mut cpu.1)
+    );
+    println!(
+        "The databank writer thread used {:.1} µs of CPU per recorded request ({} requests).\n",
+        writer_cpu.as_secs_f64() * 1e6 / recorded.max(1) as f64,
+        recorded
     );
     Ok(())
 }

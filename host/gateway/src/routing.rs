@@ -196,10 +196,8 @@ impl ModelGroup {
 }
 
 /// One long-lived HTTP client per upstream origin, kept across config reloads: its
-/// connection pool stays warm, and for https origins its cookie store keeps the
-/// cookies that Cloudflare-fronted upstreams set (without them, every request is
-/// challenged). Plain-http origins are local servers (Ollama, vLLM, llama.cpp) that
-/// no CDN fronts; they get no cookie store, which re-parses every request's URL.
+/// connection pool stays warm, and its cookie store keeps the cookies that
+/// Cloudflare-fronted upstreams set (without them, every request is challenged).
 #[derive(Default)]
 pub struct UpstreamClients {
     by_origin: Mutex<HashMap<String, reqwest::Client>>,
@@ -209,7 +207,7 @@ impl UpstreamClients {
     pub fn for_base(&self, base_url: &str) -> reqwest::Client {
         let origin = origin(base_url);
         let mut clients = self.by_origin.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        clients.entry(origin.to_owned()).or_insert_with(|| new_client(origin.starts_with("https://"))).clone()
+        clients.entry(origin.to_owned()).or_insert_with(new_client).clone()
     }
 }
 
@@ -221,12 +219,12 @@ fn origin(url: &str) -> &str {
     }
 }
 
-fn new_client(cookies: bool) -> reqwest::Client {
+fn new_client() -> reqwest::Client {
     // TLS through rustls with ring; installing the process default is idempotent.
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .user_agent(concat!("memory-proxy/", env!("CARGO_PKG_VERSION")))
-        .cookie_store(cookies)
+        .cookie_store(true)
         // Without it, small SSE writes wait for delayed ACKs (tens of ms per event).
         .tcp_nodelay(true)
         .connect_timeout(Duration::from_secs(10))

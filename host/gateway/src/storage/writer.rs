@@ -7,7 +7,9 @@
 //! A full queue drops the record (counted, visible in /metrics) rather than making a
 //! request wait.
 
-use std::collections::HashMap;
+// foldhash: the writer hashes every record's scope values; SipHash showed in its profile.
+use foldhash::HashMap;
+use foldhash::HashMapExt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
