@@ -358,6 +358,32 @@ async fn config_changes_apply_without_restart_and_a_broken_config_is_refused() {
     assert_eq!(models().await, ["first", "second"], "the previous config keeps serving");
 }
 
+/// config.yaml is watched as a file: edits in place count as much as renames (the
+/// test above), one after the other.
+#[tokio::test]
+async fn config_edits_in_place_apply_without_restart() {
+    let mock = Mock::start();
+    let config_dir = TempDir::new();
+    let first = e2e::one_model("first", "openai/up", &mock.openai_base());
+    let gateway = Gateway::launch(&first, Launch { dir: Some(&config_dir.path), ..Launch::default() }).unwrap();
+    let models = || async {
+        let list: Value = gateway.get("/v1/models").send().await.unwrap().json().await.unwrap();
+        list["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
+    let path = config_dir.path.join("config.yaml");
+    for name in ["second", "third"] {
+        let more = format!(
+            "{first}  - model_name: {name}\n    litellm_params:\n      model: openai/up2\n      api_base: {}\n",
+            mock.openai_base()
+        );
+        std::fs::write(&path, more).unwrap();
+        let reloaded =
+            wait_for(Duration::from_secs(3), || async { models().await.contains(&name.to_owned()).then_some(()) })
+                .await;
+        assert!(reloaded.is_some(), "an edit in place is picked up: {name}");
+    }
+}
+
 #[tokio::test]
 async fn the_admin_view_describes_every_plugin() {
     let gateway = Gateway::start("general_settings:\n  master_key: sk-admin-SECRET\n");
