@@ -131,6 +131,12 @@ fn only_detectors(directory: &Path, detectors: &str) -> String {
     )
 }
 
+/// The model names `GET /v1/models` lists.
+async fn model_ids(gateway: &Gateway) -> Vec<String> {
+    let list: Value = gateway.get("/v1/models").send().await.unwrap().json().await.unwrap();
+    list["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect()
+}
+
 async fn admin(gateway: &Gateway) -> Value {
     gateway.get("/admin/plugins").send().await.unwrap().json().await.unwrap()
 }
@@ -327,10 +333,7 @@ async fn config_changes_apply_without_restart_and_a_broken_config_is_refused() {
     let config_dir = TempDir::new();
     let first = e2e::one_model("first", "openai/up", &mock.openai_base());
     let gateway = Gateway::launch(&first, Launch { dir: Some(&config_dir.path), ..Launch::default() }).unwrap();
-    let models = || async {
-        let list: Value = gateway.get("/v1/models").send().await.unwrap().json().await.unwrap();
-        list["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
-    };
+    let models = || model_ids(&gateway);
     assert_eq!(models().await, ["first"]);
 
     let path = config_dir.path.join("config.yaml");
@@ -366,10 +369,7 @@ async fn config_edits_in_place_apply_without_restart() {
     let config_dir = TempDir::new();
     let first = e2e::one_model("first", "openai/up", &mock.openai_base());
     let gateway = Gateway::launch(&first, Launch { dir: Some(&config_dir.path), ..Launch::default() }).unwrap();
-    let models = || async {
-        let list: Value = gateway.get("/v1/models").send().await.unwrap().json().await.unwrap();
-        list["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
-    };
+    let models = || model_ids(&gateway);
     let path = config_dir.path.join("config.yaml");
     for name in ["second", "third"] {
         let more = format!(

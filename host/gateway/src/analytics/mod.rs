@@ -86,3 +86,54 @@ pub fn is_error(status: u16, error: Option<&str>) -> bool {
 pub fn is_truncation(finish_reason: Option<&str>) -> bool {
     matches!(finish_reason, Some("length" | "max_tokens" | "max_output_tokens"))
 }
+
+/// Request totals: one hour of one dimension's value in the `rollups` table (the
+/// writer's), or one group of a summary (the query's).
+#[derive(Default)]
+pub struct Totals {
+    pub requests: i64,
+    pub errors: i64,
+    pub truncated: i64,
+    pub retried: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cached_tokens: i64,
+    pub cost: f64,
+    /// Requests whose cost is unknown (not in `cost`).
+    pub unpriced: i64,
+    pub latency_ms_sum: f64,
+    pub latency: crate::histogram::Histogram,
+}
+
+impl Totals {
+    pub fn add(&mut self, r: &Record) {
+        let usage = r.usage.unwrap_or_default();
+        self.requests += 1;
+        self.errors += i64::from(r.is_error());
+        self.truncated += i64::from(r.truncated());
+        self.retried += i64::from(r.attempts > 1);
+        self.input_tokens += usage.input as i64;
+        self.output_tokens += usage.output as i64;
+        self.cached_tokens += usage.cached as i64;
+        match r.cost_usd {
+            Some(cost) => self.cost += cost,
+            None => self.unpriced += 1,
+        }
+        self.latency_ms_sum += r.latency.as_secs_f64() * 1e3;
+        self.latency.record(r.latency);
+    }
+
+    pub fn merge(&mut self, other: &Totals) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.truncated += other.truncated;
+        self.retried += other.retried;
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cached_tokens += other.cached_tokens;
+        self.cost += other.cost;
+        self.unpriced += other.unpriced;
+        self.latency_ms_sum += other.latency_ms_sum;
+        self.latency.merge(&other.latency);
+    }
+}

@@ -10,7 +10,7 @@ use rusqlite::{Connection, params_from_iter, types::Value as SqlValue};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{is_error, is_truncation};
+use super::{Totals, is_error, is_truncation};
 use crate::context::first_id_at;
 use crate::histogram::Histogram;
 
@@ -135,21 +135,6 @@ pub struct SummaryRow {
     pub latency_ms_p50: Option<f64>,
     pub latency_ms_p95: Option<f64>,
     pub latency_ms_p99: Option<f64>,
-}
-
-#[derive(Default)]
-struct Totals {
-    requests: i64,
-    errors: i64,
-    truncated: i64,
-    retried: i64,
-    input_tokens: i64,
-    output_tokens: i64,
-    cached_tokens: i64,
-    cost: f64,
-    unpriced: i64,
-    latency_ms_sum: f64,
-    latency: Histogram,
 }
 
 /// Filters on the scope of the rows summarised (also the query string's `user`,

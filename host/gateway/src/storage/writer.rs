@@ -7,18 +7,17 @@
 //! A full queue drops the record (counted, visible in /metrics) rather than making a
 //! request wait.
 
-// foldhash: the writer hashes every record's scope values; SipHash showed in its profile.
-use foldhash::HashMap;
-use foldhash::HashMapExt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+// foldhash: the writer hashes every record's scope values; SipHash showed in its profile.
+use foldhash::{HashMap, HashMapExt};
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::Database;
-use crate::analytics::{KeySpend, Record};
+use crate::analytics::{KeySpend, Record, Totals};
 use crate::histogram::Histogram;
 
 /// How long the writer gathers records before committing them together.
@@ -148,55 +147,6 @@ impl Writer {
     }
 }
 
-/// One hour's totals for one value of one dimension, as the `rollups` table keeps them.
-#[derive(Default)]
-struct Rollup {
-    requests: i64,
-    errors: i64,
-    truncated: i64,
-    retried: i64,
-    input_tokens: i64,
-    output_tokens: i64,
-    cached_tokens: i64,
-    cost: f64,
-    unpriced: i64,
-    latency_ms_sum: f64,
-    latency: Histogram,
-}
-
-impl Rollup {
-    fn add(&mut self, r: &Record) {
-        let usage = r.usage.unwrap_or_default();
-        self.requests += 1;
-        self.errors += i64::from(r.is_error());
-        self.truncated += i64::from(r.truncated());
-        self.retried += i64::from(r.attempts > 1);
-        self.input_tokens += usage.input as i64;
-        self.output_tokens += usage.output as i64;
-        self.cached_tokens += usage.cached as i64;
-        match r.cost_usd {
-            Some(cost) => self.cost += cost,
-            None => self.unpriced += 1,
-        }
-        self.latency_ms_sum += r.latency.as_secs_f64() * 1e3;
-        self.latency.record(r.latency);
-    }
-
-    fn merge(&mut self, other: &Rollup) {
-        self.requests += other.requests;
-        self.errors += other.errors;
-        self.truncated += other.truncated;
-        self.retried += other.retried;
-        self.input_tokens += other.input_tokens;
-        self.output_tokens += other.output_tokens;
-        self.cached_tokens += other.cached_tokens;
-        self.cost += other.cost;
-        self.unpriced += other.unpriced;
-        self.latency_ms_sum += other.latency_ms_sum;
-        self.latency.merge(&other.latency);
-    }
-}
-
 pub fn hour_of(ms: i64) -> i64 {
     ms.div_euclid(3_600_000)
 }
@@ -272,7 +222,7 @@ const DIMENSIONS: [&str; 6] = ["user", "project", "model", "client", "key", "all
 fn update_rollups(transaction: &Transaction<'_>, batch: &[Record]) -> anyhow::Result<()> {
     // Each record once into its combination of values, then each combination into every
     // dimension: a batch holds many records but few combinations.
-    let mut combinations: HashMap<(i64, [&str; 6]), Rollup> = HashMap::new();
+    let mut combinations: HashMap<(i64, [&str; 6]), Totals> = HashMap::new();
     for r in batch {
         let values = [
             r.user.as_str(),
@@ -284,7 +234,7 @@ fn update_rollups(transaction: &Transaction<'_>, batch: &[Record]) -> anyhow::Re
         ];
         combinations.entry((hour_of(r.started_at_ms), values)).or_default().add(r);
     }
-    let mut rollups: HashMap<(&str, i64, &str), Rollup> = HashMap::new();
+    let mut rollups: HashMap<(&str, i64, &str), Totals> = HashMap::new();
     for ((hour, values), combination) in &combinations {
         for (dimension, value) in DIMENSIONS.into_iter().zip(values) {
             rollups.entry((dimension, *hour, value)).or_default().merge(combination);
