@@ -155,10 +155,21 @@ pub fn report_table(by: &str, since_ms: i64, until_ms: i64, rows: &[query::Summa
         );
     }
     let requests: i64 = rows.iter().map(|r| r.requests).sum();
-    let cost: f64 = rows.iter().map(|r| r.cost_usd).sum();
+    // Not `sum()`: a float sum of nothing is -0.0, which would print as "-0.0000".
+    let cost = rows.iter().fold(0.0, |total, r| total + r.cost_usd);
     let _ = writeln!(out, "{:<32} {:>9} {:>12} {:>12} {:>11.4}", "total", requests, "", "", cost);
     if rows.iter().any(|r| r.unpriced_requests > 0) {
         let _ = writeln!(out, "* some requests used models without a known price; their cost is not included");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_empty_report_totals_zero() {
+        let table = super::report_table("project", 0, 3_600_000, &[]);
+        let total = table.lines().find(|l| l.starts_with("total")).unwrap_or_default();
+        assert!(total.ends_with(" 0.0000"), "{total:?}");
+    }
 }

@@ -57,7 +57,8 @@ pub async fn summary(
         .await
         .map_err(query_failed)?;
     let total_requests: i64 = rows.iter().map(|r| r.requests).sum();
-    let total_cost: f64 = rows.iter().map(|r| r.cost_usd).sum();
+    // Not `sum()`: a float sum of nothing is -0.0.
+    let total_cost = rows.iter().fold(0.0, |total, r| total + r.cost_usd);
     Ok(Json(json!({
         "group_by": query.group_by.as_deref().unwrap_or("model"),
         "since": query::timestamp_of(since),
