@@ -8,6 +8,7 @@ mod config;
 mod dashboard;
 mod errors;
 mod keys;
+mod memory;
 mod passthrough;
 mod plugins;
 mod routing;

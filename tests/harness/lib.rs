@@ -235,6 +235,10 @@ impl Gateway {
     pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
         reqwest::Client::new().get(format!("{}{path}", self.url))
     }
+
+    pub fn delete_path(&self, path: &str) -> reqwest::RequestBuilder {
+        reqwest::Client::new().delete(format!("{}{path}", self.url))
+    }
 }
 
 impl Drop for Gateway {

@@ -200,15 +200,35 @@ pub fn excerpts(api: ClientApi, body: &JsonBody) -> (String, String) {
     (head_and_tail(system, SYSTEM_HEAD, SYSTEM_TAIL), head_and_tail(user, USER_HEAD, 0))
 }
 
-/// The text of the last user message: what memories are recalled for.
-pub fn last_user_text(body: &JsonBody) -> String {
-    let Some(raw) = body.raw("messages").or_else(|| body.raw("input")) else {
-        return String::new();
-    };
+/// The user's words a request carries: what memories are recalled for and a turn is
+/// remembered by.
+#[derive(Debug, PartialEq, Eq)]
+pub struct UserWords {
+    /// The text of the last user message that has any.
+    pub text: String,
+    /// That message ends the conversation: a new turn. Otherwise the client is going
+    /// round a tool loop (its last message holds tool results).
+    pub new_turn: bool,
+}
+
+pub fn user_words(body: &JsonBody) -> Option<UserWords> {
+    let raw = body.raw("messages").or_else(|| body.raw("input"))?;
     if raw.get().starts_with('"') {
-        return text_of(raw);
+        return Some(UserWords { text: text_of(raw), new_turn: true }).filter(|w| !w.text.trim().is_empty());
     }
-    messages(raw).filter(|m| m.role == "user").last().and_then(|m| m.content.map(text_of)).unwrap_or_default()
+    let mut user_contents = Vec::new();
+    let mut last_is_user = false;
+    for message in messages(raw) {
+        last_is_user = message.role == "user";
+        if last_is_user {
+            user_contents.push(message.content);
+        }
+    }
+    let newest = user_contents.len();
+    user_contents.into_iter().enumerate().rev().find_map(|(index, content)| {
+        let text = content.map(text_of).unwrap_or_default();
+        (!text.trim().is_empty()).then(|| UserWords { text, new_turn: last_is_user && index + 1 == newest })
+    })
 }
 
 #[derive(Deserialize)]
@@ -354,6 +374,26 @@ mod tests {
         for tag in [a, b, long] {
             assert!(tag.chars().all(|c| c.is_ascii_alphanumeric() || "_:-".contains(c)), "{tag}");
         }
+    }
+
+    #[test]
+    fn user_words_of_new_turns_and_tool_loops() {
+        let words = |body: &str| user_words(&JsonBody::parse(body.as_bytes()).unwrap());
+        let new = words(
+            r#"{"messages":[{"role":"user","content":"old"},{"role":"assistant","content":"a"},{"role":"user","content":[{"type":"text","text":"new"}]}]}"#,
+        );
+        assert_eq!(new, Some(UserWords { text: "new".into(), new_turn: true }));
+        let looping = words(
+            r#"{"messages":[{"role":"user","content":"fix it"},{"role":"assistant","content":[{"type":"tool_use","id":"t","name":"x","input":{}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"done"}]}]}"#,
+        );
+        assert_eq!(looping, Some(UserWords { text: "fix it".into(), new_turn: false }));
+        let responses = words(
+            r#"{"input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"fix it"}]},{"type":"function_call_output","call_id":"c","output":"ok"}]}"#,
+        );
+        assert_eq!(responses, Some(UserWords { text: "fix it".into(), new_turn: false }));
+        assert_eq!(words(r#"{"input":"hi"}"#), Some(UserWords { text: "hi".into(), new_turn: true }));
+        assert_eq!(words(r#"{"messages":[{"role":"user","content":"  "}]}"#), None);
+        assert_eq!(words(r#"{"messages":[]}"#), None);
     }
 
     #[test]

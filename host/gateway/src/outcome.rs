@@ -1,5 +1,5 @@
 //! What became of one request, gathered as it runs and finished exactly once: its log
-//! line, its analytics record, its key's spend, its metrics.
+//! line, its analytics record, its key's spend, its metrics, the memory its turn leaves.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -11,6 +11,7 @@ use crate::analytics::prices::{self, Price};
 use crate::analytics::{Observed, Record, Usage, metrics};
 use crate::identity::Identity;
 use crate::keys::{KeyEntry, now_secs};
+use crate::memory::Turn;
 use crate::state::AppState;
 
 pub struct Outcome {
@@ -35,6 +36,9 @@ pub struct Outcome {
     /// The attempt in progress (its answer may still be streaming).
     upstream_since: Option<Instant>,
     pub error: Option<&'static str>,
+    pub memories_recalled: u32,
+    /// The turn to remember if the answer completes.
+    pub turn: Option<Turn>,
     finished: bool,
 }
 
@@ -63,6 +67,8 @@ impl Outcome {
             upstream_done: Duration::ZERO,
             upstream_since: None,
             error: None,
+            memories_recalled: 0,
+            turn: None,
             finished: false,
         }
     }
@@ -124,6 +130,11 @@ impl Outcome {
             let tokens = usage.map_or(0, |u| u.input + u.output);
             key.accrue(cost, tokens, now_secs())
         });
+        // Only a whole answer is remembered: not an error, not one cut short.
+        let captured = match self.turn.take().filter(|_| succeeded && self.error.is_none()) {
+            Some(turn) => turn.into_memory(&self.id).map(|memory| self.state.writer().submit_memory(memory)).is_some(),
+            None => false,
+        };
         let identity = self.identity.as_ref();
         info!(
             status,
@@ -164,8 +175,8 @@ impl Outcome {
             latency,
             ttft: ttfb,
             upstream,
-            memories_recalled: 0,
-            memories_captured: 0,
+            memories_recalled: self.memories_recalled,
+            memories_captured: u32::from(captured),
             bytes_in: self.bytes_in,
             bytes_out,
             finish_reason: observed.finish_reason,

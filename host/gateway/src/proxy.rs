@@ -1,6 +1,7 @@
 //! The request pipeline for the model APIs: read and check the body, identify the
-//! caller, route the model, adapt the request for each deployment tried, send with
-//! retries and fallbacks, and answer in the client's API.
+//! caller, recall memories into the prompt, route the model, adapt the request for
+//! each deployment tried, send with retries and fallbacks, and answer in the client's
+//! API.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -23,6 +24,7 @@ use crate::context::RequestContext;
 use crate::error::{ErrorKind, GatewayError};
 use crate::identity;
 use crate::keys::now_secs;
+use crate::memory;
 use crate::outcome::Outcome;
 use crate::plugins::Plugin;
 use crate::plugins::hooks::{AdaptedRequest, AdapterContext};
@@ -57,12 +59,12 @@ pub async fn handle(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let mut outcome = Outcome::new(state, ctx.id.clone(), api);
+    let mut outcome = Outcome::new(state.clone(), ctx.id.clone(), api);
     outcome.key = calling.caller.key().cloned();
     let result = async {
         let bytes = read_body(&headers, body, ctx.snapshot.config.max_request_bytes).await?;
         outcome.bytes_in = bytes.len() as u64;
-        let request = ClientRequest::parse(api, &bytes)?;
+        let mut request = ClientRequest::parse(api, &bytes)?;
         outcome.model.clone_from(&request.model);
         outcome.stream = request.stream;
         if let Some(key) = calling.caller.key() {
@@ -70,7 +72,11 @@ pub async fn handle(
             key.admit(now_secs())?;
         }
         let pins = calling.caller.key().map(|k| &k.record);
-        outcome.identity = Some(identity::identify(&ctx.snapshot, api, &headers, Some(&request.body), pins).await?);
+        let identity = identity::identify(&ctx.snapshot, api, &headers, Some(&request.body), pins).await?;
+        let recall = memory::recall_into(&state, &ctx.snapshot, api, &identity, &mut request.body).await?;
+        outcome.memories_recalled = recall.recalled;
+        outcome.turn = recall.turn;
+        outcome.identity = Some(identity);
         forward(&ctx, &headers, calling.credential_header, request, &mut outcome).await
     }
     .await;
@@ -276,6 +282,9 @@ async fn forward(
                 Ok(Reply::Complete { status, headers, body }) if status.is_success() => {
                     outcome.attempt_ended();
                     let observed = usage::from_body(upstream_api, &body);
+                    if let Some(turn) = outcome.turn.as_mut() {
+                        turn.add_answer(&memory::answer::of_body(upstream_api, &body));
+                    }
                     let (response, bytes_out) = complete_response(status, &headers, body, &route).await?;
                     return Ok(Answer::Whole { response, observed, bytes_out });
                 }

@@ -18,6 +18,7 @@ use tracing::{Instrument, info, warn};
 
 use crate::adapter::ClientApi;
 use crate::analytics::StreamObserver;
+use crate::memory::answer;
 use crate::outcome::{CLIENT_CLOSED, Outcome};
 use crate::plugins::hooks::PluginStream;
 use crate::sse::{SseDecoder, SseEvent};
@@ -38,6 +39,7 @@ impl Relay {
     ) -> Self {
         Self {
             api,
+            upstream_api,
             upstream: None,
             decoder: SseDecoder::new(),
             translator,
@@ -87,6 +89,8 @@ fn is_usage_chunk(event: &SseEvent) -> bool {
 
 pub struct Relay {
     api: ClientApi,
+    /// What the upstream's events are in.
+    upstream_api: ClientApi,
     upstream: Option<ByteStream>,
     decoder: SseDecoder,
     /// None: passthrough.
@@ -140,9 +144,7 @@ impl Relay {
 
     async fn take(&mut self, bytes: Bytes) {
         self.decoder.push(&bytes, &mut self.events);
-        if let Some(observer) = self.observer.as_mut() {
-            self.events.iter().for_each(|e| observer.observe(e));
-        }
+        self.observe_events();
         if self.translator.is_some() {
             if let Err(problem) = self.translate_events().await {
                 self.end(Some(problem)).await;
@@ -150,6 +152,19 @@ impl Relay {
             return;
         }
         self.pass_events(Some(bytes));
+    }
+
+    /// Reads usage, the finish reason and, for a turn to remember, the answer's text
+    /// from the events just decoded.
+    fn observe_events(&mut self) {
+        if let Some(observer) = self.observer.as_mut() {
+            self.events.iter().for_each(|e| observer.observe(e));
+        }
+        if let Some(turn) = self.outcome.turn.as_mut().filter(|turn| !turn.is_full()) {
+            for text in self.events.iter().filter_map(|e| answer::of_event(self.upstream_api, e)) {
+                turn.add_answer(&text);
+            }
+        }
     }
 
     /// Passthrough: forwards the chunk as it came, or, when a usage chunk must go,
@@ -189,9 +204,7 @@ impl Relay {
         }
         self.upstream_done = true;
         self.decoder.finish(&mut self.events);
-        if let Some(observer) = self.observer.as_mut() {
-            self.events.iter().for_each(|e| observer.observe(e));
-        }
+        self.observe_events();
         let complete = if self.translator.is_some() {
             let flushed = self.translate_events().await;
             match (flushed, self.translator.as_mut()) {

@@ -9,6 +9,7 @@ use arc_swap::ArcSwap;
 
 use crate::config::Config;
 use crate::keys::KeyStore;
+use crate::memory::MemoryStore;
 use crate::plugins::{PluginHost, PluginSet};
 use crate::routing::{Router, UpstreamClients};
 use crate::storage::Database;
@@ -32,9 +33,10 @@ struct Inner {
     clients: UpstreamClients,
     plugin_host: PluginHost,
     database: Database,
-    /// Request records on their way into the databank.
+    /// Request records and captured memories on their way into the database.
     writer: Writer,
     keys: KeyStore,
+    memories: MemoryStore,
     /// The last config reload that failed, and why (shown by the admin API).
     reload_error: std::sync::Mutex<Option<String>>,
 }
@@ -46,6 +48,7 @@ impl AppState {
         let database = Database::open(&config.database_path)?;
         let writer = Writer::start(&database, config.analytics_queue_size)?;
         let keys = KeyStore::load(&database)?;
+        let memories = MemoryStore::new(&database);
         let plugin_host = PluginHost::new(&config.plugins)?;
         let plugins = Arc::new(plugin_host.load_set(&config.plugins, None).await);
         let clients = UpstreamClients::default();
@@ -58,6 +61,7 @@ impl AppState {
                 database,
                 writer,
                 keys,
+                memories,
                 reload_error: std::sync::Mutex::new(None),
             }),
         })
@@ -81,6 +85,10 @@ impl AppState {
 
     pub fn keys(&self) -> &KeyStore {
         &self.inner.keys
+    }
+
+    pub fn memories(&self) -> &MemoryStore {
+        &self.inner.memories
     }
 
     /// Makes `config` current for every request that starts from now on, reusing the

@@ -214,9 +214,17 @@ async fn injection_patches_the_body_in_the_clients_api() {
     let mut body =
         JsonBody::parse(br#"{"model":"m","messages":[{"role":"user","content":"What did I say?"}]}"#).unwrap();
     let memories = vec![memory("1", "Ana likes tea.", 0.9)];
-    let changed = memory_proxy::injection::inject(&set, ClientApi::OpenAiChat, &identity, &mut body, memories, 500)
-        .await
-        .unwrap();
+    let changed = memory_proxy::memory::injection::inject(
+        &set,
+        ClientApi::OpenAiChat,
+        &identity,
+        &mut body,
+        "What did I say?",
+        memories,
+        500,
+    )
+    .await
+    .unwrap();
     assert!(changed);
     let content = body.get::<Value>("messages").unwrap().unwrap()[0]["content"].as_str().unwrap().to_owned();
     assert!(

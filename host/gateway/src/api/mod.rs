@@ -4,6 +4,7 @@
 mod admin;
 mod analytics;
 mod health;
+mod memories;
 mod models;
 mod routing_info;
 
@@ -11,7 +12,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Extension, Router};
 use http::HeaderMap;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -37,6 +38,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/models", get(models::list))
         .route("/models", get(models::list))
         .route("/v1/feedback", post(analytics::feedback))
+        .route("/v1/memories", get(memories::list).post(memories::add))
+        .route("/v1/memories/{id}", delete(memories::delete))
         .route("/memory-routing/info", get(routing_info::info).post(routing_info::info))
         .route("/key/generate", post(keys::api::generate))
         .route("/key/info", get(keys::api::info))
@@ -68,7 +71,7 @@ pub fn router(state: AppState) -> Router {
         router = router.layer(
             CorsLayer::new()
                 .allow_origin(AllowOrigin::list(origins))
-                .allow_methods([http::Method::GET, http::Method::POST])
+                .allow_methods([http::Method::GET, http::Method::POST, http::Method::DELETE])
                 .allow_headers([
                     http::header::AUTHORIZATION,
                     http::header::CONTENT_TYPE,

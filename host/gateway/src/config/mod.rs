@@ -47,7 +47,23 @@ pub struct Config {
     pub analytics_queue_size: usize,
     pub user_id_mappings: UserIdMappings,
     pub plugins: plugins::PluginsConfig,
+    /// Long-term memory; None when it is off.
+    pub memory: Option<MemoryConfig>,
 }
+
+/// The `memory` section: recall into prompts and capture of turns, with the local store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryConfig {
+    /// Memories recalled per request at most (0: none are recalled).
+    pub recall_limit: usize,
+    /// Tokens the injected memories may take at most.
+    pub token_budget: u32,
+    /// Each finished turn is remembered.
+    pub capture: bool,
+}
+
+const DEFAULT_RECALL_LIMIT: usize = 5;
+const DEFAULT_MEMORY_TOKENS: u32 = 1_000;
 
 /// One entry of `model_list`: a way to serve the model group `model_name`.
 #[derive(Debug, Clone)]
@@ -283,7 +299,30 @@ fn validate(
         analytics_queue_size: general.analytics_queue_size.unwrap_or(crate::storage::writer::DEFAULT_QUEUE).max(1),
         plugins: plugins::validate(raw.plugins, base_dir, &user_id_mappings_json, lookup)?,
         user_id_mappings: user_id_mappings(raw.user_id_mappings)?,
+        memory: raw.memory.map(memory).transpose()?.flatten(),
     })
+}
+
+fn memory(raw: raw::RawMemory) -> Result<Option<MemoryConfig>, ConfigError> {
+    match raw.backend.as_deref().unwrap_or("local") {
+        "local" => {}
+        "none" => return Ok(None),
+        other => {
+            return Err(invalid(
+                "memory.backend",
+                format!("`{other}` is not a memory backend (this build has `local` and `none`)"),
+            ));
+        }
+    }
+    let recall_limit = raw.recall_limit.unwrap_or(DEFAULT_RECALL_LIMIT);
+    if recall_limit > 100 {
+        return Err(invalid("memory.recall_limit", "must be between 0 and 100"));
+    }
+    Ok(Some(MemoryConfig {
+        recall_limit,
+        token_budget: raw.token_budget.unwrap_or(DEFAULT_MEMORY_TOKENS),
+        capture: raw.capture.unwrap_or(true),
+    }))
 }
 
 fn deployment(

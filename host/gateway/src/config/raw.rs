@@ -19,6 +19,18 @@ pub struct RawConfig {
     pub user_id_mappings: RawUserIdMappings,
     #[serde(default)]
     pub plugins: RawPlugins,
+    /// Absent: no memory (a LiteLLM config behaves as it did under LiteLLM).
+    pub memory: Option<RawMemory>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawMemory {
+    /// `local` (the default) or `none`.
+    pub backend: Option<String>,
+    pub recall_limit: Option<usize>,
+    pub token_budget: Option<u32>,
+    pub capture: Option<bool>,
 }
 
 #[derive(Deserialize, Debug)]

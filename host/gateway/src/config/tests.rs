@@ -229,3 +229,28 @@ fn plugin_entries_are_checked_with_their_path() {
     assert_eq!(mine.config_json, r#"{"k":1}"#);
     assert_eq!(mine.isolation, plugins::Isolation::PerRequest);
 }
+
+#[test]
+fn memory_is_off_without_its_section_and_defaults_within_it() {
+    assert_eq!(parse("model_list: []\n").unwrap().config.memory, None);
+    let defaults = parse("memory: {}\n").unwrap().config.memory.unwrap();
+    assert_eq!(defaults, MemoryConfig { recall_limit: 5, token_budget: 1000, capture: true });
+    let set = parse("memory: {recall_limit: 0, token_budget: 200, capture: false}\n").unwrap().config.memory;
+    assert_eq!(set, Some(MemoryConfig { recall_limit: 0, token_budget: 200, capture: false }));
+    assert_eq!(parse("memory: {backend: none}\n").unwrap().config.memory, None);
+    let unknown = parse("memory: {backend: mem0}\n").unwrap_err().to_string();
+    assert!(unknown.starts_with("memory.backend:") && unknown.contains("`local` and `none`"), "{unknown}");
+    let typo = parse("memory: {recal_limit: 3}\n").unwrap_err().to_string();
+    assert!(typo.contains("recal_limit"), "{typo}");
+    assert!(parse("memory: {recall_limit: 101}\n").unwrap_err().to_string().starts_with("memory.recall_limit"));
+}
+
+#[test]
+fn the_shipped_config_loads_with_memory_on() {
+    let loaded = Config::parse(include_str!("../../../../config.yaml"), &|_| None, Path::new("/srv/mp")).unwrap();
+    let unexpected: Vec<&String> = loaded.warnings.iter().filter(|w| !w.contains("is disabled")).collect();
+    assert!(unexpected.is_empty(), "{unexpected:?}");
+    assert!(loaded.config.memory.is_some());
+    assert_eq!(loaded.config.plugins.detectors.len(), 3);
+    assert!(loaded.config.deployments.iter().any(|d| d.model_name == "demo" && d.disabled.is_none()));
+}

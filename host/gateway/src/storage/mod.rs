@@ -1,6 +1,7 @@
-//! The embedded database: one SQLite file in WAL mode holding the virtual keys and the
-//! analytics databank. Requests never wait for it: records go through the batching
-//! [`writer`]; key changes and queries use their own connections off the request path.
+//! The embedded database: one SQLite file in WAL mode holding the virtual keys, the
+//! analytics databank and the local memory store. Requests never wait for a write:
+//! records and captured memories go through the batching [`writer`]; key changes and
+//! queries use their own connections off the request path.
 
 pub mod writer;
 
@@ -11,7 +12,7 @@ use anyhow::Context;
 use rusqlite::Connection;
 
 /// The schema, one migration per version; applied in order, never edited once shipped.
-const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql"), include_str!("schema_v2.sql")];
 
 /// Where the database lives.
 #[derive(Debug, Clone)]

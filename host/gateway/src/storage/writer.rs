@@ -1,6 +1,7 @@
-//! The batching writer: requests hand their records to a bounded queue and move on; a
-//! dedicated thread writes them in batches (one transaction per batch window), with
-//! the hourly rollups and the keys' running spend in the same transaction.
+//! The batching writer: requests hand their records (and the memories their turns
+//! leave) to a bounded queue and move on; a dedicated thread writes them in batches
+//! (one transaction per batch window), with the hourly rollups and the keys' running
+//! spend in the same transaction.
 //!
 //! What a crash can lose: the records still queued or in the batch being gathered, at
 //! most one batch window (50 ms) of traffic. A graceful shutdown flushes everything.
@@ -19,6 +20,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use super::Database;
 use crate::analytics::{KeySpend, Record, Totals};
 use crate::histogram::Histogram;
+use crate::memory::{self, NewMemory};
 
 /// How long the writer gathers records before committing them together.
 pub const BATCH_WINDOW: Duration = Duration::from_millis(50);
@@ -30,6 +32,8 @@ enum Command {
     /// A key's spend alone, when requests are not logged (`disable_spend_logs`):
     /// budgets must survive a restart all the same.
     KeySpend(String, KeySpend),
+    /// A memory a finished turn left.
+    Memory(Box<NewMemory>),
     /// Commit what is queued, then answer.
     Flush(mpsc::Sender<()>),
     Stop,
@@ -51,6 +55,7 @@ impl Writer {
         let thread = std::thread::Builder::new().name("analytics-writer".into()).spawn(move || {
             let mut batch = Vec::new();
             let mut spends = Vec::new();
+            let mut memories = Vec::new();
             let mut flushes = Vec::new();
             let mut stopping = false;
             let mut behind = false;
@@ -60,7 +65,7 @@ impl Writer {
                 // request costs the request path more than the insert): sleep through
                 // the window, then take what arrived. A flush or stop, or a backlog,
                 // skips the wait.
-                if !behind && matches!(first, Command::Record(_) | Command::KeySpend(..)) {
+                if !behind && !matches!(first, Command::Flush(_) | Command::Stop) {
                     std::thread::sleep(BATCH_WINDOW);
                 }
                 let mut next = Some(first);
@@ -74,21 +79,30 @@ impl Writer {
                             counter.fetch_sub(1, Ordering::Relaxed);
                             spends.push((id, spend));
                         }
+                        Command::Memory(memory) => {
+                            counter.fetch_sub(1, Ordering::Relaxed);
+                            memories.push(*memory);
+                        }
                         Command::Flush(reply) => flushes.push(reply),
                         Command::Stop => stopping = true,
                     }
-                    if batch.len() + spends.len() >= MAX_BATCH {
+                    if batch.len() + spends.len() + memories.len() >= MAX_BATCH {
                         break;
                     }
                     next = receiver.try_recv().ok();
                 }
-                behind = batch.len() + spends.len() >= MAX_BATCH;
-                if !batch.is_empty() || !spends.is_empty() {
-                    if let Err(error) = write_batch(&mut connection, &batch, &spends) {
-                        tracing::error!(records = batch.len(), "analytics batch not written: {error:#}");
+                behind = batch.len() + spends.len() + memories.len() >= MAX_BATCH;
+                if !batch.is_empty() || !spends.is_empty() || !memories.is_empty() {
+                    if let Err(error) = write_batch(&mut connection, &batch, &spends, &memories) {
+                        tracing::error!(
+                            records = batch.len(),
+                            memories = memories.len(),
+                            "batch not written: {error:#}"
+                        );
                     }
                     batch.clear();
                     spends.clear();
+                    memories.clear();
                 }
                 for reply in flushes.drain(..) {
                     let _ = reply.send(());
@@ -101,6 +115,11 @@ impl Writer {
     /// Queues a record; never blocks. A full queue drops it and counts the drop.
     pub fn submit(&self, record: Record) {
         self.enqueue(Command::Record(Box::new(record)));
+    }
+
+    /// Queues a memory to store.
+    pub fn submit_memory(&self, memory: NewMemory) {
+        self.enqueue(Command::Memory(Box::new(memory)));
     }
 
     /// Queues a key's spend to persist, for requests that are not logged.
@@ -116,7 +135,7 @@ impl Writer {
                 self.queued.fetch_sub(1, Ordering::Relaxed);
                 let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
                 if dropped.is_power_of_two() {
-                    tracing::warn!(dropped, "analytics queue full: request records dropped");
+                    tracing::warn!(dropped, "write queue full: request records or memories dropped");
                 }
             }
         }
@@ -155,9 +174,13 @@ fn write_batch(
     connection: &mut rusqlite::Connection,
     batch: &[Record],
     spends: &[(String, KeySpend)],
+    memories: &[NewMemory],
 ) -> anyhow::Result<()> {
     let transaction = connection.transaction()?;
     insert_records(&transaction, batch)?;
+    for memory in memories {
+        memory::store::insert(&transaction, memory)?;
+    }
     update_rollups(&transaction, batch)?;
     let logged = batch.iter().filter_map(|r| Some((r.key_id.as_deref()?, r.key_spend?)));
     update_key_spend(&transaction, logged.chain(spends.iter().map(|(id, spend)| (id.as_str(), *spend))))?;

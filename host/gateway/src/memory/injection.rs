@@ -11,13 +11,14 @@ use crate::identity::Identity;
 use crate::plugins::PluginSet;
 use crate::plugins::hooks::{InjectRequest, Memory, Patch, Position, Scope};
 
-/// Asks the injector for a patch for `memories` and applies it. Returns whether the
-/// body changed.
+/// Asks the injector for a patch for `memories` (recalled for `query`) and applies it.
+/// Returns whether the body changed.
 pub async fn inject(
     plugins: &PluginSet,
     api: ClientApi,
     identity: &Identity,
     body: &mut JsonBody,
+    query: &str,
     memories: Vec<Memory>,
     token_budget: u32,
 ) -> Result<bool, GatewayError> {
@@ -31,7 +32,7 @@ pub async fn inject(
             project: identity.project().map(str::to_owned),
             client: identity.client().map(str::to_owned),
         },
-        query: crate::identity::last_user_text(body),
+        query: query.to_owned(),
         memories,
         token_budget,
     };

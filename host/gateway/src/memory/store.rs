@@ -1,0 +1,297 @@
+//! The local memory store: memories in the gateway's SQLite database, found by
+//! full-text search (FTS5, BM25 ranking) within their scope. Reads use a small pool of
+//! connections on the blocking pool; captured memories are written by the storage
+//! writer with the request records, added ones directly.
+
+use std::sync::Mutex;
+
+use rusqlite::{Connection, Transaction, params};
+
+use super::{NewMemory, Scope};
+use crate::storage::Database;
+
+/// A memory as stored, with its relevance when it was found by a search.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Stored {
+    pub id: String,
+    pub text: String,
+    pub client: Option<String>,
+    pub request_id: Option<String>,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Relevance to the search, 0 to 1 (none when listed rather than searched).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f32>,
+}
+
+pub struct MemoryStore {
+    database: Database,
+    /// Read connections kept between searches (opening one costs more than a search).
+    readers: Mutex<Vec<Connection>>,
+}
+
+/// How many search terms of a query count; the rest add little but cost.
+const MAX_TERMS: usize = 24;
+
+impl MemoryStore {
+    pub fn new(database: &Database) -> Self {
+        Self { database: database.clone(), readers: Mutex::new(Vec::new()) }
+    }
+
+    /// The scope's memories most relevant to `query`, best first; none when the query
+    /// has no searchable words.
+    pub async fn search(&self, scope: &Scope, query: &str, limit: usize) -> anyhow::Result<Vec<Stored>> {
+        let Some(expression) = match_expression(scope, query) else {
+            return Ok(Vec::new());
+        };
+        self.read(move |connection| search(connection, &expression, limit)).await
+    }
+
+    /// The scope's memories, newest first.
+    pub async fn list(&self, scope: &Scope, limit: usize) -> anyhow::Result<Vec<Stored>> {
+        let token = scope.token();
+        self.read(move |connection| {
+            let mut select = connection.prepare_cached(
+                "SELECT id, text, client, request_id, created_at FROM memories
+                 WHERE scope = ?1 ORDER BY rowid DESC LIMIT ?2",
+            )?;
+            let rows = select.query_map(params![token, limit as i64], |row| {
+                Ok(Stored {
+                    id: row.get(0)?,
+                    text: row.get(1)?,
+                    client: row.get(2)?,
+                    request_id: row.get(3)?,
+                    created_at: row.get(4)?,
+                    score: None,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    /// Stores a memory now (the memory API; captured turns go through the writer).
+    pub async fn add(&self, memory: NewMemory) -> anyhow::Result<()> {
+        self.database
+            .with(move |connection| {
+                let transaction = connection.transaction()?;
+                insert(&transaction, &memory)?;
+                Ok(transaction.commit()?)
+            })
+            .await
+    }
+
+    /// Deletes a memory of `scope`; false when the scope has no memory `id`.
+    pub async fn delete(&self, scope: &Scope, id: String) -> anyhow::Result<bool> {
+        let token = scope.token();
+        self.database
+            .with(move |connection| {
+                Ok(connection.execute("DELETE FROM memories WHERE id = ?1 AND scope = ?2", params![id, token])? > 0)
+            })
+            .await
+    }
+
+    /// Runs `work` on a pooled read connection, on the blocking pool.
+    async fn read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> anyhow::Result<T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let connection = match pooled {
+            Some(connection) => connection,
+            None => self.database.connect()?,
+        };
+        let (connection, result) = tokio::task::spawn_blocking(move || {
+            let result = work(&connection);
+            (connection, result)
+        })
+        .await?;
+        self.readers.lock().unwrap_or_else(|p| p.into_inner()).push(connection);
+        result
+    }
+}
+
+/// Stores `memory` in `transaction` (an id already stored is left alone, so a
+/// replayed write cannot duplicate).
+pub fn insert(transaction: &Transaction<'_>, memory: &NewMemory) -> rusqlite::Result<()> {
+    let mut insert = transaction.prepare_cached(
+        "INSERT OR IGNORE INTO memories (id, scope, user_id, project, client, request_id, text, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    insert.execute(params![
+        memory.id,
+        memory.scope.token(),
+        memory.scope.user,
+        memory.scope.project,
+        memory.client,
+        memory.request_id,
+        memory.text,
+        memory.created_at,
+    ])?;
+    Ok(())
+}
+
+fn search(connection: &Connection, expression: &str, limit: usize) -> anyhow::Result<Vec<Stored>> {
+    // bm25 weighs the scope column 0: it selects, it does not rank.
+    let mut select = connection.prepare_cached(
+        "SELECT m.id, m.text, m.client, m.request_id, m.created_at, bm25(memory_index, 0.0, 1.0) AS rank
+         FROM memory_index JOIN memories m ON m.rowid = memory_index.rowid
+         WHERE memory_index MATCH ?1 ORDER BY rank, m.rowid DESC LIMIT ?2",
+    )?;
+    let rows = select.query_map(params![expression, limit as i64], |row| {
+        let rank: f64 = row.get(5)?;
+        Ok(Stored {
+            id: row.get(0)?,
+            text: row.get(1)?,
+            client: row.get(2)?,
+            request_id: row.get(3)?,
+            created_at: row.get(4)?,
+            score: Some(relevance(rank)),
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// BM25 (lower is better, never above 0 in FTS5) as a relevance between 0 and 1.
+fn relevance(rank: f64) -> f32 {
+    let strength = (-rank).max(0.0);
+    (strength / (1.0 + strength)) as f32
+}
+
+/// The FTS5 query for `query` within `scope`: the scope's token, and any of the
+/// query's words. Words are quoted, so nothing in a prompt is read as query syntax.
+fn match_expression(scope: &Scope, query: &str) -> Option<String> {
+    let terms = search_terms(query);
+    if terms.is_empty() {
+        return None;
+    }
+    let any: Vec<String> = terms.iter().map(|t| format!("\"{t}\"")).collect();
+    Some(format!("scope : \"{}\" AND text : ({})", scope.token(), any.join(" OR ")))
+}
+
+/// The words of `query` worth searching for: lower-cased, no stop words, each once.
+fn search_terms(query: &str) -> Vec<String> {
+    let mut terms: Vec<String> = Vec::new();
+    for word in query.split(|c: char| !c.is_alphanumeric()) {
+        if terms.len() == MAX_TERMS {
+            break;
+        }
+        let word = word.to_lowercase();
+        if word.chars().count() < 2 || STOP_WORDS.contains(&word.as_str()) || terms.contains(&word) {
+            continue;
+        }
+        terms.push(word);
+    }
+    terms
+}
+
+/// Words too common to tell memories apart (they would recall everything).
+const STOP_WORDS: &[&str] = &[
+    "a", "about", "all", "am", "an", "and", "any", "are", "as", "at", "be", "but", "by", "can", "could", "did", "do",
+    "does", "for", "from", "had", "has", "have", "how", "i", "if", "in", "into", "is", "it", "its", "me", "my", "no",
+    "not", "of", "on", "or", "our", "please", "so", "that", "the", "their", "them", "then", "there", "these", "they",
+    "this", "to", "us", "was", "we", "were", "what", "when", "where", "which", "who", "why", "will", "with", "would",
+    "you", "your",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(user: &str, project: Option<&str>) -> Scope {
+        Scope { user: user.to_owned(), project: project.map(str::to_owned) }
+    }
+
+    fn memory(scope: &Scope, text: &str) -> NewMemory {
+        NewMemory {
+            id: uuid::Uuid::now_v7().to_string(),
+            scope: scope.clone(),
+            client: Some("test".to_owned()),
+            request_id: None,
+            text: text.to_owned(),
+            created_at: 1,
+        }
+    }
+
+    fn store() -> (MemoryStore, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("mp-memory-{}-{}", std::process::id(), uuid::Uuid::now_v7()));
+        let database = Database::open(&dir.join("test.db")).unwrap();
+        (MemoryStore::new(&database), dir)
+    }
+
+    #[tokio::test]
+    async fn finds_the_relevant_memory_in_its_scope_only() {
+        let (store, dir) = store();
+        let ana = scope("ana", Some("/srv/shop"));
+        let ana_elsewhere = scope("ana", Some("/srv/blog"));
+        let bo = scope("bo", Some("/srv/shop"));
+        for text in
+            ["The deploy script lives in ops/deploy.sh", "Ana's favourite colour is teal", "Tests run with nextest"]
+        {
+            store.add(memory(&ana, text)).await.unwrap();
+        }
+        store.add(memory(&ana_elsewhere, "The blog's favourite colour is red")).await.unwrap();
+        store.add(memory(&bo, "Bo's favourite colour is orange")).await.unwrap();
+
+        let found = store.search(&ana, "What is my favourite colour?", 5).await.unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].text, "Ana's favourite colour is teal");
+        let score = found[0].score.unwrap();
+        assert!(score > 0.0 && score < 1.0, "{score}");
+        // Stemming: "colours" finds "colour".
+        assert_eq!(store.search(&bo, "colours", 5).await.unwrap()[0].text, "Bo's favourite colour is orange");
+        assert!(store.search(&scope("ana", None), "favourite colour", 5).await.unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn better_matches_rank_first_and_limits_hold() {
+        let (store, dir) = store();
+        let ana = scope("ana", None);
+        store.add(memory(&ana, "postgres runs on port 5433")).await.unwrap();
+        store.add(memory(&ana, "the staging postgres database is called shop_staging on port 5433")).await.unwrap();
+        store.add(memory(&ana, "redis runs on port 6380")).await.unwrap();
+        let found = store.search(&ana, "which port does staging postgres use", 2).await.unwrap();
+        assert_eq!(found.len(), 2);
+        assert!(found[0].text.contains("staging"), "{found:?}");
+        assert!(found[0].score >= found[1].score);
+        assert_eq!(store.list(&ana, 10).await.unwrap()[0].text, "redis runs on port 6380", "newest first");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn prompt_text_is_never_query_syntax() {
+        let (store, dir) = store();
+        let ana = scope("ana", None);
+        store.add(memory(&ana, "NEAR the AND gate")).await.unwrap();
+        for query in [r#"" OR * NEAR( AND ) ^ {scope}: -"#, "the a an", "", "\"unbalanced", "scope : x"] {
+            store.search(&ana, query, 5).await.unwrap_or_else(|e| panic!("{query}: {e}"));
+        }
+        assert_eq!(store.search(&ana, "near GATE", 5).await.unwrap().len(), 1);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn deleted_memories_are_not_found_and_other_scopes_cannot_delete() {
+        let (store, dir) = store();
+        let ana = scope("ana", None);
+        let note = memory(&ana, "the release is on friday");
+        let id = note.id.clone();
+        store.add(note).await.unwrap();
+        assert!(!store.delete(&scope("bo", None), id.clone()).await.unwrap());
+        assert_eq!(store.search(&ana, "release friday", 5).await.unwrap().len(), 1);
+        assert!(store.delete(&ana, id).await.unwrap());
+        assert!(store.search(&ana, "release friday", 5).await.unwrap().is_empty());
+        assert!(store.list(&ana, 5).await.unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn search_terms_drop_stop_words_and_repeats() {
+        assert_eq!(search_terms("What is MY favourite colour, my Favourite?"), ["favourite", "colour"]);
+        assert!(search_terms("a I . ?").is_empty());
+        assert_eq!(search_terms(&"word ".repeat(100)).len(), 1);
+        let many: String = (0..100).map(|i| format!("w{i} ")).collect();
+        assert_eq!(search_terms(&many).len(), MAX_TERMS);
+    }
+}

@@ -1,0 +1,273 @@
+//! Long-term memory end to end: a turn is remembered, recalled into a later prompt of
+//! the same user and project only, in both APIs and from streams; tool loops recall
+//! without being remembered; memories survive a crash; the memory API manages them
+//! within the caller's scope.
+
+use std::time::Duration;
+
+use e2e::{Gateway, Launch, Mock, TempDir, wait_for};
+use serde_json::{Value, json};
+
+const MASTER: &str = "sk-master-memory";
+
+fn config(mock: &Mock, extra: &str) -> String {
+    format!(
+        "model_list:
+  - model_name: chat
+    litellm_params: {{model: openai/mock-gpt, api_base: '{base}'}}
+  - model_name: claude
+    litellm_params: {{model: anthropic/mock-claude, api_base: '{url}'}}
+memory:
+  recall_limit: 3
+{extra}",
+        base = mock.openai_base(),
+        url = mock.url
+    )
+}
+
+/// A client of one scope.
+struct Caller<'a> {
+    gateway: &'a Gateway,
+    user: &'a str,
+    project: &'a str,
+}
+
+impl Caller<'_> {
+    fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.gateway.post(path).header("x-memory-user-id", self.user).header("x-memory-project", self.project)
+    }
+
+    fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.gateway.get(path).header("x-memory-user-id", self.user).header("x-memory-project", self.project)
+    }
+
+    async fn chat(&self, text: &str) -> Value {
+        let body = json!({ "model": "chat", "messages": [{ "role": "user", "content": text }] });
+        let response = self.post("/v1/chat/completions").json(&body).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    async fn memories(&self) -> Vec<Value> {
+        let page: Value = self.get("/v1/memories").send().await.unwrap().json().await.unwrap();
+        page["data"].as_array().cloned().unwrap_or_else(|| panic!("{page}"))
+    }
+
+    /// Waits until the scope holds `count` memories (captures are written in batches).
+    async fn await_memories(&self, count: usize) -> Vec<Value> {
+        let found = wait_for(Duration::from_secs(5), || async {
+            let memories = self.memories().await;
+            (memories.len() >= count).then_some(memories)
+        })
+        .await;
+        found.unwrap_or_else(|| panic!("{count} memories did not arrive"))
+    }
+}
+
+/// The system text of the last call the mock received (OpenAI system message or
+/// Anthropic `system`), as JSON text; empty when there is none.
+async fn last_system(mock: &Mock) -> String {
+    let calls = mock.calls().await;
+    let body = &calls.last().expect("a call")["body"];
+    if let Some(system) = body.get("system") {
+        return system.to_string();
+    }
+    let messages = body["messages"].as_array().unwrap();
+    messages.iter().filter(|m| m["role"] == "system").map(|m| m["content"].to_string()).collect()
+}
+
+#[tokio::test]
+async fn a_turn_is_remembered_and_recalled_for_its_user_and_project_only() {
+    let mock = Mock::start();
+    let gateway = Gateway::start(&config(&mock, ""));
+    let ana = Caller { gateway: &gateway, user: "ana", project: "/srv/shop" };
+
+    ana.chat("My favourite colour is teal").await;
+    assert_eq!(last_system(&mock).await, "", "nothing to recall yet");
+    let memories = ana.await_memories(1).await;
+    let text = memories[0]["text"].as_str().unwrap();
+    assert!(text.starts_with("User: My favourite colour is teal\nAssistant: Hello from the mock model"), "{text}");
+
+    ana.chat("Which colour is my favourite?").await;
+    let system = last_system(&mock).await;
+    assert!(system.contains("<memories>") && system.contains("My favourite colour is teal"), "{system}");
+    // The client's own words reach the upstream as sent.
+    let calls = mock.calls().await;
+    let user = &calls.last().unwrap()["body"]["messages"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(user, &json!({ "role": "user", "content": "Which colour is my favourite?" }));
+
+    // Another user, and the same user in another project, recall nothing of it.
+    Caller { gateway: &gateway, user: "bo", project: "/srv/shop" }.chat("Which colour is my favourite?").await;
+    assert_eq!(last_system(&mock).await, "");
+    Caller { gateway: &gateway, user: "ana", project: "/srv/blog" }.chat("Which colour is my favourite?").await;
+    assert_eq!(last_system(&mock).await, "");
+
+    // The databank counts what was recalled and captured.
+    let rows = wait_for(Duration::from_secs(5), || async {
+        let page: Value = gateway.get("/analytics/requests?user=ana").send().await.unwrap().json().await.unwrap();
+        let rows = page["requests"].as_array().cloned().unwrap_or_default();
+        (rows.len() >= 3).then_some(rows)
+    })
+    .await
+    .expect("records");
+    let shop: Vec<&Value> = rows.iter().filter(|r| r["project"] == "/srv/shop").collect();
+    let recalled: Vec<i64> = shop.iter().map(|r| r["memories_recalled"].as_i64().unwrap()).collect();
+    assert_eq!(recalled.iter().sum::<i64>(), 1, "{shop:?}");
+    assert!(shop.iter().all(|r| r["memories_captured"] == 1), "both turns are remembered: {shop:?}");
+}
+
+#[tokio::test]
+async fn anthropic_streams_are_remembered_and_recalled_into_the_system_prompt() {
+    let mock = Mock::start();
+    let gateway = Gateway::start(&config(&mock, ""));
+    let ana = Caller { gateway: &gateway, user: "ana", project: "/srv/shop" };
+    let ask = |text: &str, stream: bool| {
+        json!({
+            "model": "claude", "max_tokens": 100, "stream": stream,
+            "system": [{ "type": "text", "text": "You are terse.", "cache_control": { "type": "ephemeral" } }],
+            "messages": [{ "role": "user", "content": text }],
+        })
+    };
+    let streamed = ana.post("/v1/messages").json(&ask("The staging database listens on port 5433", true)).send().await;
+    let body = streamed.unwrap().text().await.unwrap();
+    assert!(body.contains("message_stop"), "{body}");
+    let memories = ana.await_memories(1).await;
+    let text = memories[0]["text"].as_str().unwrap();
+    assert!(text.contains("port 5433") && text.contains("Assistant: Hello from the mock model"), "{text}");
+
+    let answer = ana.post("/v1/messages").json(&ask("Which port does staging use?", false)).send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let system = mock.calls().await.last().unwrap()["body"]["system"].clone();
+    assert_eq!(system[0]["text"], "You are terse.");
+    assert_eq!(system[0]["cache_control"]["type"], "ephemeral", "the cached prefix is untouched");
+    let memories = system[1]["text"].as_str().unwrap();
+    assert!(memories.starts_with("<memories>") && memories.contains("port 5433"), "{memories}");
+}
+
+#[tokio::test]
+async fn tool_loops_recall_but_leave_no_memory() {
+    let mock = Mock::start();
+    let gateway = Gateway::start(&config(&mock, ""));
+    let ana = Caller { gateway: &gateway, user: "ana", project: "/srv/shop" };
+    ana.chat("Deploys go through the ops/deploy.sh script").await;
+    ana.await_memories(1).await;
+
+    // A tool loop: the last message holds the tool's result; the user's words are
+    // further back, and are what memories are recalled for.
+    let looping = json!({
+        "model": "chat",
+        "messages": [
+            { "role": "user", "content": "Run the deploy script" },
+            { "role": "assistant", "content": null, "tool_calls": [{ "id": "c1", "type": "function", "function": { "name": "shell", "arguments": "{}" } }] },
+            { "role": "tool", "tool_call_id": "c1", "content": "deployed" },
+        ],
+    });
+    let response = ana.post("/v1/chat/completions").json(&looping).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(last_system(&mock).await.contains("ops/deploy.sh"));
+    // Let a batch window pass: nothing new may arrive.
+    ana.chat("zzz").await;
+    ana.await_memories(2).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let texts: Vec<String> = ana.memories().await.iter().map(|m| m["text"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(texts.iter().all(|t| !t.contains("Run the deploy script")), "{texts:?}");
+}
+
+#[tokio::test]
+async fn memories_survive_a_crash_and_the_api_manages_them_in_scope() {
+    let mock = Mock::start();
+    let dir = TempDir::new();
+    let text = config(&mock, &format!("general_settings:\n  master_key: {MASTER}\n"));
+    let launch = || Gateway::launch(&text, Launch { dir: Some(&dir.path), ..Launch::default() }).unwrap();
+    let mut gateway = launch();
+    let auth = |request: reqwest::RequestBuilder| request.bearer_auth(MASTER);
+    let ana = Caller { gateway: &gateway, user: "ana", project: "/srv/shop" };
+
+    let added = auth(ana.post("/v1/memories")).json(&json!({ "text": "Ana reviews pull requests on Fridays" }));
+    let added = added.send().await.unwrap();
+    assert_eq!(added.status(), 201);
+    let added: Value = added.json().await.unwrap();
+    assert_eq!(added["scope"], json!({ "user": "ana", "project": "/srv/shop" }));
+    auth(ana.post("/v1/chat/completions"))
+        .json(&json!({ "model": "chat", "messages": [{ "role": "user", "content": "The CI runs on two cores" }] }))
+        .send()
+        .await
+        .unwrap();
+    wait_for(Duration::from_secs(5), || async {
+        let page: Value = auth(ana.get("/v1/memories")).send().await.unwrap().json().await.unwrap();
+        (page["data"].as_array().unwrap().len() == 2).then_some(())
+    })
+    .await
+    .expect("the captured turn");
+
+    gateway.kill();
+    gateway = launch();
+    let ana = Caller { gateway: &gateway, user: "ana", project: "/srv/shop" };
+    let found: Value = auth(ana.get("/v1/memories?q=when%20are%20pull%20requests%20reviewed"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let found = found["data"].as_array().unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["id"], added["id"]);
+    assert!(found[0]["score"].as_f64().unwrap() > 0.0);
+    let all: Value = auth(ana.get("/v1/memories")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(all["data"].as_array().unwrap().len(), 2, "both survived the crash: {all}");
+
+    // A key pinned to another user sees none of it, whatever headers it sends, and
+    // cannot delete it.
+    let key: Value = auth(gateway.post("/key/generate"))
+        .json(&json!({ "user_id": "bo" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = key["key"].as_str().unwrap();
+    let as_bo: Value = ana.get("/v1/memories").bearer_auth(key).send().await.unwrap().json().await.unwrap();
+    assert_eq!(as_bo["scope"]["user"], "bo");
+    assert_eq!(as_bo["data"], json!([]));
+    let id = added["id"].as_str().unwrap();
+    let refused = ana.gateway.delete_path(&format!("/v1/memories/{id}")).bearer_auth(key).send().await.unwrap();
+    assert_eq!(refused.status(), 404);
+    let deleted = auth(ana.gateway.delete_path(&format!("/v1/memories/{id}")))
+        .header("x-memory-user-id", "ana")
+        .header("x-memory-project", "/srv/shop")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    let left: Value = auth(ana.get("/v1/memories")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(left["data"].as_array().unwrap().len(), 1);
+
+    // Bad input gets an OpenAI-shaped error.
+    let empty = auth(ana.post("/v1/memories")).json(&json!({ "text": " " })).send().await.unwrap();
+    assert_eq!(empty.status(), 400);
+    let error: Value = empty.json().await.unwrap();
+    assert_eq!(error["error"]["param"], "text");
+    let unauthenticated = ana.get("/v1/memories").send().await.unwrap();
+    assert_eq!(unauthenticated.status(), 401);
+}
+
+#[tokio::test]
+async fn without_a_memory_section_prompts_pass_untouched_and_the_api_says_why() {
+    let mock = Mock::start();
+    let gateway = Gateway::start(&e2e::one_model("chat", "openai/mock-gpt", &mock.openai_base()));
+    let ana = Caller { gateway: &gateway, user: "ana", project: "/srv/shop" };
+    let sent = json!({ "model": "chat", "messages": [{ "role": "user", "content": "My favourite colour is teal" }] });
+    for _ in 0..2 {
+        ana.post("/v1/chat/completions").json(&sent).send().await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    ana.post("/v1/chat/completions").json(&sent).send().await.unwrap();
+    assert_eq!(mock.calls().await.last().unwrap()["body"]["messages"], sent["messages"]);
+    let response = ana.get("/v1/memories").send().await.unwrap();
+    assert_eq!(response.status(), 404);
+    let error: Value = response.json().await.unwrap();
+    assert!(error["error"]["message"].as_str().unwrap().contains("memory is off"), "{error}");
+}
