@@ -69,6 +69,15 @@ def mock():
     process.stop()
 
 
+def start_gateway(config):
+    directory = tempfile.mkdtemp(prefix="memory-proxy-pytest-")
+    path = pathlib.Path(directory, "config.yaml")
+    path.write_text(config)
+    env = {k: v for k, v in os.environ.items() if k not in ("MEMORY_PROXY_MASTER_KEY", "LITELLM_MASTER_KEY")}
+    env.setdefault("MEMORY_PROXY_PLUGINS_DIR", str(ROOT / "plugins" / "dist"))
+    return Process([str(BIN / "memory-proxy"), "--config", str(path), "--port", "0"], "stderr", env)
+
+
 @pytest.fixture(scope="session")
 def gateway(mock):
     config = f"""
@@ -88,12 +97,24 @@ model_list:
 general_settings:
   master_key: {MASTER_KEY}
 """
-    directory = tempfile.mkdtemp(prefix="memory-proxy-pytest-")
-    path = pathlib.Path(directory, "config.yaml")
-    path.write_text(config)
-    env = {k: v for k, v in os.environ.items() if k not in ("MEMORY_PROXY_MASTER_KEY", "LITELLM_MASTER_KEY")}
-    env.setdefault("MEMORY_PROXY_PLUGINS_DIR", str(ROOT / "plugins" / "dist"))
-    process = Process([str(BIN / "memory-proxy"), "--config", str(path), "--port", "0"], "stderr", env)
+    process = start_gateway(config)
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def memory_gateway(mock):
+    """A gateway with long-term memory on: both SDKs share one user's memories."""
+    process = start_gateway(f"""
+model_list:
+  - model_name: gpt
+    litellm_params: {{model: openai/mock-gpt, api_base: "{mock.url}/v1"}}
+  - model_name: claude
+    litellm_params: {{model: anthropic/mock-claude, api_base: "{mock.url}"}}
+general_settings:
+  master_key: {MASTER_KEY}
+memory: {{}}
+""")
     yield process
     process.stop()
 

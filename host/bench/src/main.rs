@@ -7,6 +7,7 @@
 
 mod databank;
 mod hooks;
+mod memory;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -59,6 +60,9 @@ struct Options {
     /// Request records written for the databank query timings (0 skips them).
     #[arg(long, default_value_t = 1_000_000)]
     databank_rows: u64,
+    /// Memories per scope for the memory store timings (0 skips them).
+    #[arg(long, default_value_t = 2_000)]
+    memories_per_scope: usize,
     /// Only load an already running server at this address (model `bench`), e.g.
     /// while profiling it; prints throughput and latency per concurrency.
     #[arg(long)]
@@ -204,9 +208,16 @@ async fn run(options: Options, pin: bool, cores: usize) -> Result<()> {
         "{bench_model}plugins:\n  detectors: []\n  memory_injector: {{name: none, enabled: false}}\n  provider_adapters: []\n"
     );
     let recording_off = format!("{bench_model}  disable_spend_logs: true\n");
+    // Memory on, recall only (the prompt never changes, so captures would pile up
+    // identical memories): a scope of 2,000 memories, 40 of them about the prompt.
+    let memory_db = dir.join("memory.db");
+    let memory_on = format!("{bench_model}  database_url: {}\nmemory:\n  capture: false\n", memory_db.display());
+    let bench_scope = memory_proxy::memory::Scope { user: "default_user".to_owned(), project: None };
+    memory::seed(&memory_proxy::storage::Database::open(&memory_db)?, &bench_scope, 2_000, 50).await?;
     let mut targets = vec![
         Target::Gateway { name: "gateway".to_owned(), config: bench_model.clone() },
         Target::Gateway { name: "gateway, plugins off".to_owned(), config: plugins_off },
+        Target::Gateway { name: "gateway, memory on".to_owned(), config: memory_on },
     ];
     for variant in &options.variants {
         let (name, path) = variant.split_once('=').context("--variant takes name=path")?;
@@ -227,6 +238,9 @@ async fn run(options: Options, pin: bool, cores: usize) -> Result<()> {
     );
     if options.databank_rows > 0 {
         databank::run(options.databank_rows).await?;
+    }
+    if options.memories_per_scope > 0 {
+        memory::run(50, options.memories_per_scope, 2_000).await?;
     }
     hooks::run(Path::new("."), &options.plugin_dir, options.hook_calls).await?;
     if options.hooks_only {

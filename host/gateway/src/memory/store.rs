@@ -1,11 +1,19 @@
 //! The local memory store: memories in the gateway's SQLite database, found by
-//! full-text search (FTS5, BM25 ranking) within their scope. Reads use a small pool of
-//! connections on the blocking pool; captured memories are written by the storage
-//! writer with the request records, added ones directly.
+//! full-text search within their scope.
+//!
+//! The index holds each memory's words prefixed with its scope's token, so a word's
+//! postings are one scope's own: a search reads nothing of other scopes, however large
+//! the store. FTS5 finds the scope's newest memories sharing a word with the query;
+//! they are ranked here, by BM25 over those candidates. (Ranking with FTS5's bm25() on
+//! a shared index counted each word over every scope on every search: 15 ms for common
+//! words in a store of 100,000 memories; docs/benchmarks.md.)
+//!
+//! Reads use a small pool of connections on the blocking pool; captured memories are
+//! written by the storage writer with the request records, added ones directly.
 
 use std::sync::Mutex;
 
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{NewMemory, Scope};
 use crate::storage::Database;
@@ -30,8 +38,11 @@ pub struct MemoryStore {
     readers: Mutex<Vec<Connection>>,
 }
 
-/// How many search terms of a query count; the rest add little but cost.
-const MAX_TERMS: usize = 24;
+/// How many search terms of a query count: each costs a posting list to merge.
+const MAX_TERMS: usize = 16;
+/// How many of the newest matching memories are ranked: enough to find an old fact
+/// by a rare word, bounded for common ones.
+const CANDIDATES: usize = 200;
 
 impl MemoryStore {
     pub fn new(database: &Database) -> Self {
@@ -41,10 +52,13 @@ impl MemoryStore {
     /// The scope's memories most relevant to `query`, best first; none when the query
     /// has no searchable words.
     pub async fn search(&self, scope: &Scope, query: &str, limit: usize) -> anyhow::Result<Vec<Stored>> {
-        let Some(expression) = match_expression(scope, query) else {
+        let terms = search_terms(query);
+        if terms.is_empty() || limit == 0 {
             return Ok(Vec::new());
-        };
-        self.read(move |connection| search(connection, &expression, limit)).await
+        }
+        let expression = match_expression(&scope.token(), &terms);
+        let candidates = self.read(move |connection| candidates(connection, &expression)).await?;
+        Ok(rank(candidates, &terms, limit))
     }
 
     /// The scope's memories, newest first.
@@ -86,7 +100,19 @@ impl MemoryStore {
         let token = scope.token();
         self.database
             .with(move |connection| {
-                Ok(connection.execute("DELETE FROM memories WHERE id = ?1 AND scope = ?2", params![id, token])? > 0)
+                let transaction = connection.transaction()?;
+                let rowid: Option<i64> = transaction
+                    .query_row(
+                        "DELETE FROM memories WHERE id = ?1 AND scope = ?2 RETURNING rowid",
+                        params![id, token],
+                        |row| row.get(0),
+                    )
+                    .optional()?;
+                if let Some(rowid) = rowid {
+                    transaction.execute("DELETE FROM memory_index WHERE rowid = ?1", [rowid])?;
+                }
+                transaction.commit()?;
+                Ok(rowid.is_some())
             })
             .await
     }
@@ -111,16 +137,17 @@ impl MemoryStore {
     }
 }
 
-/// Stores `memory` in `transaction` (an id already stored is left alone, so a
-/// replayed write cannot duplicate).
+/// Stores and indexes `memory` in `transaction` (an id already stored is left alone,
+/// so a replayed write cannot duplicate).
 pub fn insert(transaction: &Transaction<'_>, memory: &NewMemory) -> rusqlite::Result<()> {
     let mut insert = transaction.prepare_cached(
         "INSERT OR IGNORE INTO memories (id, scope, user_id, project, client, request_id, text, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
-    insert.execute(params![
+    let token = memory.scope.token();
+    let inserted = insert.execute(params![
         memory.id,
-        memory.scope.token(),
+        token,
         memory.scope.user,
         memory.scope.project,
         memory.client,
@@ -128,59 +155,107 @@ pub fn insert(transaction: &Transaction<'_>, memory: &NewMemory) -> rusqlite::Re
         memory.text,
         memory.created_at,
     ])?;
+    if inserted > 0 {
+        let mut distinct: Vec<String> = words(&memory.text).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let indexed: Vec<String> = distinct.iter().map(|word| format!("{token}{word}")).collect();
+        let mut index = transaction.prepare_cached("INSERT INTO memory_index (rowid, words) VALUES (?1, ?2)")?;
+        index.execute(params![transaction.last_insert_rowid(), indexed.join(" ")])?;
+    }
     Ok(())
 }
 
-fn search(connection: &Connection, expression: &str, limit: usize) -> anyhow::Result<Vec<Stored>> {
-    // bm25 weighs the scope column 0: it selects, it does not rank.
+/// The scope's newest memories matching the expression.
+fn candidates(connection: &Connection, expression: &str) -> anyhow::Result<Vec<Stored>> {
     let mut select = connection.prepare_cached(
-        "SELECT m.id, m.text, m.client, m.request_id, m.created_at, bm25(memory_index, 0.0, 1.0) AS rank
-         FROM memory_index JOIN memories m ON m.rowid = memory_index.rowid
-         WHERE memory_index MATCH ?1 ORDER BY rank, m.rowid DESC LIMIT ?2",
+        "SELECT id, text, client, request_id, created_at FROM memories WHERE rowid IN
+            (SELECT rowid FROM memory_index WHERE memory_index MATCH ?1 ORDER BY rowid DESC LIMIT ?2)
+         ORDER BY rowid DESC",
     )?;
-    let rows = select.query_map(params![expression, limit as i64], |row| {
-        let rank: f64 = row.get(5)?;
+    let rows = select.query_map(params![expression, CANDIDATES as i64], |row| {
         Ok(Stored {
             id: row.get(0)?,
             text: row.get(1)?,
             client: row.get(2)?,
             request_id: row.get(3)?,
             created_at: row.get(4)?,
-            score: Some(relevance(rank)),
+            score: None,
         })
     })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
-/// BM25 (lower is better, never above 0 in FTS5) as a relevance between 0 and 1.
-fn relevance(rank: f64) -> f32 {
-    let strength = (-rank).max(0.0);
-    (strength / (1.0 + strength)) as f32
+/// The best `limit` candidates by BM25 (k1 1.2, b 0.75) over the candidates
+/// themselves, each with its relevance; ties keep the newer first.
+fn rank(mut candidates: Vec<Stored>, terms: &[String], limit: usize) -> Vec<Stored> {
+    let words: Vec<Vec<String>> = candidates.iter().map(|c| words(&c.text).collect()).collect();
+    let count = words.len() as f64;
+    let average_length = words.iter().map(Vec::len).sum::<usize>() as f64 / count.max(1.0);
+    // How often each term occurs in each candidate.
+    let frequencies: Vec<Vec<f64>> = words
+        .iter()
+        .map(|w| terms.iter().map(|t| w.iter().filter(|word| *word == t).count() as f64).collect())
+        .collect();
+    let idf: Vec<f64> = (0..terms.len())
+        .map(|t| {
+            let holding = frequencies.iter().filter(|f| f[t] > 0.0).count() as f64;
+            (1.0 + (count - holding + 0.5) / (holding + 0.5)).ln()
+        })
+        .collect();
+    let (k1, b) = (1.2, 0.75);
+    let mut scored: Vec<(f64, Stored)> = candidates
+        .drain(..)
+        .zip(frequencies.iter().zip(&words))
+        .map(|(candidate, (frequency, words))| {
+            let norm = k1 * (1.0 - b + b * words.len() as f64 / average_length.max(1.0));
+            let score = frequency.iter().zip(&idf).map(|(tf, idf)| idf * tf * (k1 + 1.0) / (tf + norm)).sum::<f64>();
+            (score, candidate)
+        })
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    scored
+        .into_iter()
+        .take(limit)
+        .map(|(score, mut candidate)| {
+            candidate.score = Some((score / (1.0 + score)) as f32);
+            candidate
+        })
+        .collect()
 }
 
-/// The FTS5 query for `query` within `scope`: the scope's token, and any of the
-/// query's words. Words are quoted, so nothing in a prompt is read as query syntax.
-fn match_expression(scope: &Scope, query: &str) -> Option<String> {
-    let terms = search_terms(query);
-    if terms.is_empty() {
-        return None;
-    }
-    let any: Vec<String> = terms.iter().map(|t| format!("\"{t}\"")).collect();
-    Some(format!("scope : \"{}\" AND text : ({})", scope.token(), any.join(" OR ")))
+/// The lower-cased words of a text, as the index splits them.
+fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase)
 }
 
-/// The words of `query` worth searching for: lower-cased, no stop words, each once.
+/// The FTS5 query for any of `terms` in the scope of `token`. Terms are quoted, so
+/// nothing in a prompt is read as query syntax.
+fn match_expression(token: &str, terms: &[String]) -> String {
+    let any: Vec<String> = terms.iter().map(|t| format!("\"{token}{t}\"")).collect();
+    any.join(" OR ")
+}
+
+/// The words of `query` worth searching for: lower-cased, no stop words, each once; a
+/// plural brings its singular along ("colours" finds "colour").
 fn search_terms(query: &str) -> Vec<String> {
     let mut terms: Vec<String> = Vec::new();
-    for word in query.split(|c: char| !c.is_alphanumeric()) {
+    for word in words(query) {
+        if word.chars().count() < 2 || STOP_WORDS.contains(&word.as_str()) {
+            continue;
+        }
+        let singular = match word.strip_suffix('s') {
+            Some(singular) if singular.chars().count() >= 3 && !singular.ends_with('s') => Some(singular.to_owned()),
+            _ => None,
+        };
+        for term in std::iter::once(word).chain(singular) {
+            if terms.len() < MAX_TERMS && !terms.contains(&term) {
+                terms.push(term);
+            }
+        }
         if terms.len() == MAX_TERMS {
             break;
         }
-        let word = word.to_lowercase();
-        if word.chars().count() < 2 || STOP_WORDS.contains(&word.as_str()) || terms.contains(&word) {
-            continue;
-        }
-        terms.push(word);
     }
     terms
 }
@@ -238,7 +313,7 @@ mod tests {
         assert_eq!(found[0].text, "Ana's favourite colour is teal");
         let score = found[0].score.unwrap();
         assert!(score > 0.0 && score < 1.0, "{score}");
-        // Stemming: "colours" finds "colour".
+        // A plural finds its singular.
         assert_eq!(store.search(&bo, "colours", 5).await.unwrap()[0].text, "Bo's favourite colour is orange");
         assert!(store.search(&scope("ana", None), "favourite colour", 5).await.unwrap().is_empty());
         let _ = std::fs::remove_dir_all(dir);
@@ -289,6 +364,7 @@ mod tests {
     #[test]
     fn search_terms_drop_stop_words_and_repeats() {
         assert_eq!(search_terms("What is MY favourite colour, my Favourite?"), ["favourite", "colour"]);
+        assert_eq!(search_terms("colours class bus tests"), ["colours", "colour", "class", "bus", "tests", "test"]);
         assert!(search_terms("a I . ?").is_empty());
         assert_eq!(search_terms(&"word ".repeat(100)).len(), 1);
         let many: String = (0..100).map(|i| format!("w{i} ")).collect();

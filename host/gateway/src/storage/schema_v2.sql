@@ -1,6 +1,5 @@
 -- Long-term memories: one per remembered turn or added note, each in one scope (a
--- user, and a project or none). `scope` is the scope as a single search token (see
--- memory::Scope::token), so a search reads only its own scope's postings.
+-- user, and a project or none); `scope` is the scope's token (memory::Scope::token).
 CREATE TABLE memories (
     rowid INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -14,16 +13,11 @@ CREATE TABLE memories (
 );
 CREATE INDEX memories_by_scope ON memories (scope, rowid);
 
--- The full-text index over the memories (external content: the text is stored once).
--- Porter stemming, so "colours" finds "colour".
+-- The full-text index: for each memory (same rowid) its distinct words, each prefixed
+-- with the scope's token, so every word's postings are one scope's own and a search
+-- never reads another scope's (memory::store). Contentless: the text is in `memories`.
 CREATE VIRTUAL TABLE memory_index USING fts5(
-    scope, text,
-    content = 'memories', content_rowid = 'rowid',
-    tokenize = 'porter unicode61 remove_diacritics 2'
+    words,
+    content = '', contentless_delete = 1,
+    tokenize = 'unicode61 remove_diacritics 2'
 );
-CREATE TRIGGER memories_indexed AFTER INSERT ON memories BEGIN
-    INSERT INTO memory_index (rowid, scope, text) VALUES (new.rowid, new.scope, new.text);
-END;
-CREATE TRIGGER memories_unindexed AFTER DELETE ON memories BEGIN
-    INSERT INTO memory_index (memory_index, rowid, scope, text) VALUES ('delete', old.rowid, old.scope, old.text);
-END;
