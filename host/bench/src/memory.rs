@@ -150,7 +150,7 @@ pub async fn run(scopes: usize, per_scope: usize, searches: usize) -> Result<()>
     for (name, query) in [
         ("a rare fact", "What is the capital of France?"),
         ("common words", "Why is the staging deploy script flaky after the migration?"),
-        ("a long prompt (24 words searched)", &WORDS[..40].join(" ")),
+        ("a long prompt (40 words, 16 searched)", &WORDS[..40].join(" ")),
     ] {
         let matching = store.search(&target, query, per_scope).await?.len();
         let mut times = Vec::with_capacity(searches);

@@ -42,7 +42,7 @@ pub struct MemoryStore {
 const MAX_TERMS: usize = 16;
 /// How many of the newest matching memories are ranked: enough to find an old fact
 /// by a rare word, bounded for common ones.
-const CANDIDATES: usize = 200;
+const CANDIDATES: usize = 100;
 
 impl MemoryStore {
     pub fn new(database: &Database) -> Self {
@@ -188,31 +188,41 @@ fn candidates(connection: &Connection, expression: &str) -> anyhow::Result<Vec<S
 
 /// The best `limit` candidates by BM25 (k1 1.2, b 0.75) over the candidates
 /// themselves, each with its relevance; ties keep the newer first.
-fn rank(mut candidates: Vec<Stored>, terms: &[String], limit: usize) -> Vec<Stored> {
-    let words: Vec<Vec<String>> = candidates.iter().map(|c| words(&c.text).collect()).collect();
-    let count = words.len() as f64;
-    let average_length = words.iter().map(Vec::len).sum::<usize>() as f64 / count.max(1.0);
-    // How often each term occurs in each candidate.
-    let frequencies: Vec<Vec<f64>> = words
+fn rank(candidates: Vec<Stored>, terms: &[String], limit: usize) -> Vec<Stored> {
+    // Per candidate: its length in words and how often each term occurs in it.
+    let counted: Vec<(f64, Vec<f64>)> = candidates
         .iter()
-        .map(|w| terms.iter().map(|t| w.iter().filter(|word| *word == t).count() as f64).collect())
+        .map(|candidate| {
+            let mut frequency = vec![0.0; terms.len()];
+            let mut length = 0.0;
+            for word in raw_words(&candidate.text) {
+                length += 1.0;
+                if let Some(t) = terms.iter().position(|term| same_word(word, term)) {
+                    frequency[t] += 1.0;
+                }
+            }
+            (length, frequency)
+        })
         .collect();
+    let count = counted.len() as f64;
+    let average_length = (counted.iter().map(|(length, _)| length).sum::<f64>() / count.max(1.0)).max(1.0);
     let idf: Vec<f64> = (0..terms.len())
         .map(|t| {
-            let holding = frequencies.iter().filter(|f| f[t] > 0.0).count() as f64;
+            let holding = counted.iter().filter(|(_, f)| f[t] > 0.0).count() as f64;
             (1.0 + (count - holding + 0.5) / (holding + 0.5)).ln()
         })
         .collect();
     let (k1, b) = (1.2, 0.75);
     let mut scored: Vec<(f64, Stored)> = candidates
-        .drain(..)
-        .zip(frequencies.iter().zip(&words))
-        .map(|(candidate, (frequency, words))| {
-            let norm = k1 * (1.0 - b + b * words.len() as f64 / average_length.max(1.0));
+        .into_iter()
+        .zip(&counted)
+        .map(|(candidate, (length, frequency))| {
+            let norm = k1 * (1.0 - b + b * length / average_length);
             let score = frequency.iter().zip(&idf).map(|(tf, idf)| idf * tf * (k1 + 1.0) / (tf + norm)).sum::<f64>();
             (score, candidate)
         })
         .collect();
+    // Stable: among equal scores the newer stays first.
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
     scored
         .into_iter()
@@ -224,9 +234,19 @@ fn rank(mut candidates: Vec<Stored>, terms: &[String], limit: usize) -> Vec<Stor
         .collect()
 }
 
-/// The lower-cased words of a text, as the index splits them.
+/// The words of a text as the index splits them, as written.
+fn raw_words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty())
+}
+
+/// The lower-cased words of a text.
 fn words(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase)
+    raw_words(text).map(str::to_lowercase)
+}
+
+/// `word` is `term` (which is lower case) in any case; without allocating for ASCII.
+fn same_word(word: &str, term: &str) -> bool {
+    if word.is_ascii() { word.eq_ignore_ascii_case(term) } else { word.to_lowercase() == term }
 }
 
 /// The FTS5 query for any of `terms` in the scope of `token`. Terms are quoted, so
