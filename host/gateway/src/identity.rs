@@ -296,14 +296,8 @@ fn head_and_tail(text: String, head: usize, tail: usize) -> String {
     if text.len() <= head + tail {
         return text;
     }
-    let mut head_end = head;
-    while !text.is_char_boundary(head_end) {
-        head_end -= 1;
-    }
-    let mut tail_start = text.len() - tail;
-    while !text.is_char_boundary(tail_start) {
-        tail_start += 1;
-    }
+    let head_end = text.floor_char_boundary(head);
+    let tail_start = text.ceil_char_boundary(text.len() - tail);
     let mut out = String::with_capacity(head + tail + 8);
     out.push_str(&text[..head_end]);
     if tail > 0 {

@@ -131,10 +131,12 @@ impl Outcome {
             key.accrue(cost, tokens, now_secs())
         });
         // Only a whole answer is remembered: not an error, not one cut short.
-        let captured = match self.turn.take().filter(|_| succeeded && self.error.is_none()) {
-            Some(turn) => turn.into_memory(&self.id).map(|memory| self.state.writer().submit_memory(memory)).is_some(),
-            None => false,
-        };
+        let memory =
+            self.turn.take().filter(|_| succeeded && self.error.is_none()).and_then(|t| t.into_memory(&self.id));
+        let captured = memory.is_some();
+        if let Some(memory) = memory {
+            self.state.writer().submit_memory(memory);
+        }
         let identity = self.identity.as_ref();
         info!(
             status,

@@ -91,7 +91,7 @@ impl Turn {
     pub fn add_answer(&mut self, text: &str) {
         let room = ANSWER_BYTES.saturating_sub(self.answer.len());
         if room > 0 {
-            self.answer.push_str(truncated(text, room));
+            self.answer.push_str(&text[..text.floor_char_boundary(room)]);
         }
     }
 
@@ -109,18 +109,6 @@ impl Turn {
         let text = format!("User: {}\nAssistant: {answer}", self.question.trim());
         Some(NewMemory::new(self.scope, self.client, Some(request_id.to_owned()), text))
     }
-}
-
-/// `text` cut to at most `max` bytes, on a character boundary.
-fn truncated(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 /// What recall did for one request.
@@ -156,16 +144,13 @@ pub async fn recall_into(
     let turn = (config.capture && words.new_turn).then(|| Turn {
         scope,
         client: identity.client().map(str::to_owned),
-        question: truncated(&words.text, QUESTION_BYTES).to_owned(),
+        question: words.text[..words.text.floor_char_boundary(QUESTION_BYTES)].to_owned(),
         answer: String::new(),
     });
     Ok(Recall { recalled, turn })
 }
 
 async fn recall(state: &AppState, config: &MemoryConfig, scope: &Scope, query: &str) -> Vec<Memory> {
-    if config.recall_limit == 0 {
-        return Vec::new();
-    }
     match state.memories().search(scope, query, config.recall_limit).await {
         Ok(found) => found
             .into_iter()

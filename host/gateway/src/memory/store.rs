@@ -69,16 +69,7 @@ impl MemoryStore {
                 "SELECT id, text, client, request_id, created_at FROM memories
                  WHERE scope = ?1 ORDER BY rowid DESC LIMIT ?2",
             )?;
-            let rows = select.query_map(params![token, limit as i64], |row| {
-                Ok(Stored {
-                    id: row.get(0)?,
-                    text: row.get(1)?,
-                    client: row.get(2)?,
-                    request_id: row.get(3)?,
-                    created_at: row.get(4)?,
-                    score: None,
-                })
-            })?;
+            let rows = select.query_map(params![token, limit as i64], stored)?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await
@@ -173,17 +164,20 @@ fn candidates(connection: &Connection, expression: &str) -> anyhow::Result<Vec<S
             (SELECT rowid FROM memory_index WHERE memory_index MATCH ?1 ORDER BY rowid DESC LIMIT ?2)
          ORDER BY rowid DESC",
     )?;
-    let rows = select.query_map(params![expression, CANDIDATES as i64], |row| {
-        Ok(Stored {
-            id: row.get(0)?,
-            text: row.get(1)?,
-            client: row.get(2)?,
-            request_id: row.get(3)?,
-            created_at: row.get(4)?,
-            score: None,
-        })
-    })?;
+    let rows = select.query_map(params![expression, CANDIDATES as i64], stored)?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// A memory from a row of `id, text, client, request_id, created_at`.
+fn stored(row: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
+    Ok(Stored {
+        id: row.get(0)?,
+        text: row.get(1)?,
+        client: row.get(2)?,
+        request_id: row.get(3)?,
+        created_at: row.get(4)?,
+        score: None,
+    })
 }
 
 /// The best `limit` candidates by BM25 (k1 1.2, b 0.75) over the candidates

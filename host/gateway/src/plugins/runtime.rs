@@ -155,7 +155,7 @@ impl types::Host for State {}
 impl host::Host for State {
     fn log(&mut self, level: host::LogLevel, message: String) {
         let plugin = self.plugin.name.as_str();
-        let message = truncate(&message, 4096);
+        let message = &message[..message.floor_char_boundary(4096)];
         match level {
             host::LogLevel::Trace => tracing::trace!(plugin, "{message}"),
             host::LogLevel::Debug => tracing::debug!(plugin, "{message}"),
@@ -176,15 +176,4 @@ impl host::Host for State {
     fn kv_set(&mut self, key: String, value: String) {
         self.plugin.kv.set(key, value);
     }
-}
-
-fn truncate(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
