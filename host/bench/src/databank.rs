@@ -4,10 +4,10 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
-use memory_proxy::analytics::query::{self, Filters, GroupBy};
-use memory_proxy::analytics::{Record, Usage};
+use memory_proxy::services::analytics::query::{self, Filters, GroupBy};
+use memory_proxy::services::analytics::{Record, Usage};
+use memory_proxy::services::journal::Journal;
 use memory_proxy::storage::Database;
-use memory_proxy::storage::writer::Writer;
 
 /// A deterministic generator, so runs are comparable.
 struct Lcg(u64);
@@ -28,7 +28,7 @@ fn record(random: &mut Lcg, index: u64, rows: u64, now_ms: i64, span_ms: i64) ->
     let output = 20 + random.next() % 2_000;
     let failed = random.next().is_multiple_of(50);
     Record {
-        id: memory_proxy::context::request_id_at(started_at_ms),
+        id: memory_proxy::core::ids::request_id_at(started_at_ms),
         started_at_ms,
         user: USERS[(random.next() % 5) as usize].to_owned(),
         project: Some(format!("/srv/project-{}", random.next() % 10)),
@@ -63,13 +63,13 @@ pub async fn run(rows: u64) -> Result<()> {
     let dir = std::env::temp_dir().join(format!("memory-proxy-databank-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let database = Database::open(&dir.join("bench.db"))?;
-    let writer = Writer::start(&database, 100_000)?;
+    let writer = Journal::start(&database, 100_000)?;
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64;
     let span_ms = 30 * 86_400_000;
     let mut random = Lcg(42);
     let started = Instant::now();
     for index in 0..rows {
-        writer.submit(record(&mut random, index, rows, now_ms, span_ms));
+        writer.record(record(&mut random, index, rows, now_ms, span_ms));
         if index % 50_000 == 49_999 {
             writer.flush().await;
         }

@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use http::{HeaderMap, HeaderName, HeaderValue};
-use memory_proxy::adapter::ClientApi;
-use memory_proxy::body::JsonBody;
 use memory_proxy::config::Config;
+use memory_proxy::core::api::ClientApi;
+use memory_proxy::core::body::JsonBody;
+use memory_proxy::core::sse::SseEvent;
 use memory_proxy::plugins::hooks::{AdapterContext, Api, DetectRequest, Header, InjectRequest, Memory, Scope};
 use memory_proxy::plugins::{PluginHost, PluginSet};
-use memory_proxy::sse::SseEvent;
 use serde_json::{Value, json};
 
 struct Recorded {
@@ -41,9 +41,9 @@ fn recorded(root: &Path, name: &str, api: ClientApi) -> Result<Recorded> {
 }
 
 fn detect_request(recorded: &Recorded) -> DetectRequest {
-    let (system_excerpt, user_excerpt) = memory_proxy::identity::excerpts(recorded.api, &recorded.body);
+    let (system_excerpt, user_excerpt) = memory_proxy::core::prompt::excerpts(recorded.api, &recorded.body);
     DetectRequest {
-        api: recorded.api.wit(),
+        api: recorded.api.into(),
         model: recorded.body.get::<String>("model").ok().flatten().unwrap_or_default(),
         headers: recorded
             .headers
@@ -119,7 +119,7 @@ pub async fn run(root: &Path, plugin_dir: &Path, iterations: usize) -> Result<()
         "host: prompt excerpt",
         &format!("Claude Code request, {}", kb(&claude)),
         measure(iterations, async || {
-            std::hint::black_box(memory_proxy::identity::excerpts(claude.api, &claude.body));
+            std::hint::black_box(memory_proxy::core::prompt::excerpts(claude.api, &claude.body));
             Ok(())
         })
         .await?,

@@ -212,7 +212,7 @@ async fn run(options: Options, pin: bool, cores: usize) -> Result<()> {
     // identical memories): a scope of 2,000 memories, 40 of them about the prompt.
     let memory_db = dir.join("memory.db");
     let memory_on = format!("{bench_model}  database_url: {}\nmemory:\n  capture: false\n", memory_db.display());
-    let bench_scope = memory_proxy::memory::Scope { user: "default_user".to_owned(), project: None };
+    let bench_scope = memory_proxy::services::memory::Scope { user: "default_user".to_owned(), project: None };
     memory::seed(&memory_proxy::storage::Database::open(&memory_db)?, &bench_scope, 2_000, 50).await?;
     let mut targets = vec![
         Target::Gateway { name: "gateway".to_owned(), config: bench_model.clone() },
@@ -359,8 +359,8 @@ async fn recording_cost(on: &Process, off: &Process, concurrency: usize, rounds:
     println!("|---|---|---|---|---|---|");
     let mut ratios = Vec::new();
     let mut cpu = (Vec::new(), Vec::new());
-    // The databank writer's own thread (named "analytics-writer", cut to 15 characters by
-    // the kernel): recording's cost, apart from the VM's drift.
+    // The journal writer's own thread ("journal-writer"): recording's cost, apart from
+    // the VM's drift.
     let (mut writer_cpu, mut recorded) = (Duration::ZERO, 0);
     for round in 1..=rounds {
         // Which goes first alternates too, so neither always meets the VM just after the other.
@@ -369,11 +369,11 @@ async fn recording_cost(on: &Process, off: &Process, concurrency: usize, rounds:
         for server in order {
             load(server.addr, "/v1/chat/completions", concurrency, 0.3, 1_000).await?;
             let before = cpu_time(server.child.id());
-            let writer_before = thread_cpu_time(server.child.id(), "analytics-write");
+            let writer_before = thread_cpu_time(server.child.id(), "journal-writer");
             let run = load(server.addr, "/v1/chat/completions", concurrency, seconds, u64::MAX).await?;
             let used = cpu_time(server.child.id()).saturating_sub(before);
             if std::ptr::eq(server, on) {
-                writer_cpu += thread_cpu_time(server.child.id(), "analytics-write").saturating_sub(writer_before);
+                writer_cpu += thread_cpu_time(server.child.id(), "journal-writer").saturating_sub(writer_before);
                 recorded += run.requests;
             }
             figures.push((run.rps, used.as_secs_f64() * 1e6 / run.requests as f64));

@@ -5,9 +5,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use memory_proxy::memory::{MemoryStore, NewMemory, Scope};
+use memory_proxy::services::journal::Journal;
+use memory_proxy::services::memory::{MemoryStore, NewMemory, Scope};
 use memory_proxy::storage::Database;
-use memory_proxy::storage::writer::Writer;
 
 /// Words memories are made of: a developer's vocabulary, with some of the benchmark
 /// prompt's own words among them, so searches meet many partial matches.
@@ -102,11 +102,11 @@ fn memory_text(random: &mut Lcg, index: usize, needle_every: usize) -> String {
 
 /// Writes `count` memories into `scope` through the writer (as captures are written).
 pub async fn seed(database: &Database, scope: &Scope, count: usize, needle_every: usize) -> Result<()> {
-    let writer = Writer::start(database, 100_000)?;
+    let writer = Journal::start(database, 100_000)?;
     let mut random = Lcg(7);
     for index in 0..count {
         let text = memory_text(&mut random, index, needle_every);
-        writer.submit_memory(NewMemory::new(scope.clone(), Some("bench".to_owned()), None, text));
+        writer.memory(NewMemory::new(scope.clone(), Some("bench".to_owned()), None, text));
     }
     writer.flush().await;
     anyhow::ensure!(writer.dropped() == 0, "the writer dropped memories");
@@ -123,11 +123,11 @@ pub async fn run(scopes: usize, per_scope: usize, searches: usize) -> Result<()>
     let _ = std::fs::remove_dir_all(&dir);
     let database = Database::open(&dir.join("bench.db"))?;
     let started = Instant::now();
-    let writer = Writer::start(&database, 100_000)?;
+    let writer = Journal::start(&database, 100_000)?;
     let mut random = Lcg(11);
     for index in 0..scopes * per_scope {
         let text = memory_text(&mut random, index / scopes, 50);
-        writer.submit_memory(NewMemory::new(scope(index % scopes), None, None, text));
+        writer.memory(NewMemory::new(scope(index % scopes), None, None, text));
         if index % 50_000 == 49_999 {
             writer.flush().await;
         }

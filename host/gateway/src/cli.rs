@@ -8,11 +8,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tracing::warn;
 
-use crate::analytics::query::{self, Filters, GroupBy};
+use crate::app::{self, AppState, logging};
 use crate::config::Config;
-use crate::state::AppState;
+use crate::services::analytics::query::{self, Filters, GroupBy};
 use crate::storage::Database;
-use crate::{logging, server};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -97,12 +96,12 @@ pub fn main() -> ExitCode {
         }
     };
     let serving = async {
-        crate::analytics::metrics::handle();
+        crate::services::analytics::metrics::handle();
         let state = AppState::new(loaded.config).await?;
-        let _watcher = crate::plugins::reload::watch(state.clone(), cli.config.clone())?;
-        let served = server::serve(state.clone(), SocketAddr::new(cli.host, cli.port)).await;
+        let _watcher = app::reload::watch(state.clone(), cli.config.clone())?;
+        let served = app::server::serve(state.clone(), SocketAddr::new(cli.host, cli.port)).await;
         // Every request has finished: commit the records still queued.
-        state.writer().stop();
+        state.services().journal().stop();
         served
     };
     let code = match runtime.block_on(serving) {

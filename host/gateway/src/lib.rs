@@ -1,29 +1,21 @@
-//! Memory Proxy: a self-hosted LLM gateway. docs/architecture/ describes the pipeline;
-//! each module here owns one concern of it.
+//! Memory Proxy: a self-hosted LLM gateway. Each top-level module is one layer, and
+//! dependencies point one way, from the top of this list down (docs/architecture/):
+//!
+//! - [`app`]: the running gateway: state, server, reload, logging;
+//! - [`http`]: routes, middleware and the handlers that are not model calls;
+//! - [`pipeline`]: a model call's stages, in order;
+//! - [`services`]: keys, memory, analytics, routing, the journal, the config snapshot;
+//! - [`plugins`]: the WebAssembly runtime and the hooks the pipeline calls;
+//! - [`config`]: config.yaml, LiteLLM's format and ours;
+//! - [`storage`]: the database and its batching writer;
+//! - [`core`]: the small shared types.
 
-pub mod adapter;
-pub mod analytics;
-pub mod api;
-pub mod auth;
-pub mod body;
+pub mod app;
 pub mod cli;
 pub mod config;
-pub mod context;
-pub mod error;
-pub mod histogram;
-pub mod identity;
-pub mod keys;
-pub mod logging;
-pub mod memory;
-pub mod outcome;
+pub mod core;
+pub mod http;
+pub mod pipeline;
 pub mod plugins;
-pub mod provider;
-pub mod proxy;
-pub mod relay;
-pub mod routing;
-pub mod secret;
-pub mod server;
-pub mod sse;
-pub mod state;
+pub mod services;
 pub mod storage;
-pub mod upstream;

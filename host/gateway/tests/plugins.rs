@@ -6,14 +6,14 @@
 use std::path::{Path, PathBuf};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use memory_proxy::adapter::ClientApi;
-use memory_proxy::body::JsonBody;
 use memory_proxy::config::Config;
+use memory_proxy::core::api::ClientApi;
+use memory_proxy::core::body::JsonBody;
+use memory_proxy::core::sse::SseEvent;
 use memory_proxy::plugins::hooks::{
     AdapterContext, Api, DetectRequest, Header, InjectRequest, Memory, Position, Scope,
 };
 use memory_proxy::plugins::{PluginHost, PluginSet};
-use memory_proxy::sse::SseEvent;
 use serde_json::{Value, json};
 
 fn repo() -> PathBuf {
@@ -45,9 +45,9 @@ fn fixture(name: &str) -> (HeaderMap, JsonBody) {
 }
 
 fn detect_request(api: ClientApi, headers: &HeaderMap, body: &JsonBody) -> DetectRequest {
-    let (system_excerpt, user_excerpt) = memory_proxy::identity::excerpts(api, body);
+    let (system_excerpt, user_excerpt) = memory_proxy::core::prompt::excerpts(api, body);
     DetectRequest {
-        api: api.wit(),
+        api: api.into(),
         model: body.get::<String>("model").unwrap().unwrap_or_default(),
         headers: headers
             .iter()
@@ -206,15 +206,18 @@ async fn injection_patches_the_body_in_the_clients_api() {
     let set =
         load("plugins:\n  memory_injector: {name: system-prompt-injector, config: {position: before-last-user}}\n")
             .await;
-    let identity = memory_proxy::identity::Identity {
-        user: memory_proxy::identity::Field { value: "ana".into(), source: memory_proxy::identity::Source::Default },
+    let identity = memory_proxy::core::identity::Identity {
+        user: memory_proxy::core::identity::Field {
+            value: "ana".into(),
+            source: memory_proxy::core::identity::Source::Default,
+        },
         project: None,
         client: None,
     };
     let mut body =
         JsonBody::parse(br#"{"model":"m","messages":[{"role":"user","content":"What did I say?"}]}"#).unwrap();
     let memories = vec![memory("1", "Ana likes tea.", 0.9)];
-    let changed = memory_proxy::memory::injection::inject(
+    let changed = memory_proxy::pipeline::inject::inject(
         &set,
         ClientApi::OpenAiChat,
         &identity,

@@ -141,8 +141,17 @@ fn test() -> Result<(), String> {
     step("Rust tests (unit and black-box)", cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
     check_logs_for_secrets(&logs)?;
     step(
-        "translation tests",
-        cargo().args(["test", "--manifest-path", "plugins/Cargo.toml", "-p", "translate", "--no-fail-fast"]),
+        "translation and wire-format tests",
+        cargo().args([
+            "test",
+            "--manifest-path",
+            "plugins/Cargo.toml",
+            "-p",
+            "translate",
+            "-p",
+            "wire",
+            "--no-fail-fast",
+        ]),
     )?;
     let python = python_venv()?;
     step(
@@ -321,7 +330,7 @@ fn prices(args: &[String]) -> Result<(), String> {
         "columns": ["input", "output", "cache_read", "cache_write", "reasoning"],
         "models": models,
     });
-    let target = root().join("host/gateway/src/analytics/prices.json");
+    let target = root().join("host/gateway/src/services/analytics/prices.json");
     let text = serde_json::to_string(&table).map_err(|e| e.to_string())?;
     std::fs::write(&target, text).map_err(|e| format!("cannot write {}: {e}", target.display()))?;
     eprintln!("xtask: {} models written to {}", models_count(&table), target.display());

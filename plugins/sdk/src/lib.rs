@@ -38,6 +38,8 @@ pub const API_VERSION: &str = "0.1.0";
 pub const METADATA_SECTION: &str = "memory-proxy-plugin";
 
 pub use bindings::memory_proxy::plugin::types::{Api, Header};
+/// The token estimate the host uses for budgets (about four bytes a token).
+pub use wire::tokens;
 
 /// Generated bindings: one module per world. Only the exporting world's type
 /// information ends up in a plugin, through its registration macro.

@@ -39,9 +39,6 @@ struct SystemPromptInjector {
     max_memories: usize,
 }
 
-/// About four bytes a token.
-const BYTES_PER_TOKEN: usize = 4;
-
 impl MemoryInjector for SystemPromptInjector {
     fn new() -> Result<Self, String> {
         let config: Config = memory_proxy_sdk::host::config()?;
@@ -57,7 +54,7 @@ impl MemoryInjector for SystemPromptInjector {
     fn inject(&self, request: &Request) -> Result<Option<Patch>, String> {
         let mut memories: Vec<_> = request.memories.iter().filter(|m| m.score >= self.min_score).collect();
         memories.sort_by(|a, b| b.score.total_cmp(&a.score));
-        let budget = request.token_budget as usize * BYTES_PER_TOKEN;
+        let budget = memory_proxy_sdk::tokens::bytes_for(u64::from(request.token_budget));
         let open = format!("<memories>\n{}\n", self.heading);
         let close = "</memories>";
         let mut text = open.clone();

@@ -2,10 +2,10 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::{
-    Options, SseEvent, TranslateError, into_object, kind_of, openai_error_type, reject_unsupported, text_of,
-    upstream_error_message,
-};
+use wire::content::text_of_value;
+use wire::errors::{ErrorKind, ErrorShape};
+
+use crate::{Options, SseEvent, TranslateError, into_object, kind_of, reject_unsupported, upstream_error_message};
 
 /// OpenAI request fields with no effect on the answer that Anthropic has no place for.
 const IGNORED: &[&str] = &["store", "metadata", "service_tier", "stream_options"];
@@ -113,7 +113,7 @@ fn messages(value: Value) -> Result<(Vec<Value>, Vec<Value>), TranslateError> {
                         format!("messages[{i}]: a tool message needs `tool_call_id`"),
                     )
                 })?;
-                let result = json!({ "type": "tool_result", "tool_use_id": tool_use_id, "content": text_of(&message["content"]) });
+                let result = json!({ "type": "tool_result", "tool_use_id": tool_use_id, "content": text_of_value(&message["content"]) });
                 ("user", vec![result])
             }
             "" => {
@@ -344,14 +344,12 @@ pub fn response(body: Value, created: u64) -> Result<Value, TranslateError> {
 /// An Anthropic error response -> the OpenAI error JSON for the same status.
 pub fn error(status: u16, body: &[u8]) -> Value {
     let (message, _) = upstream_error_message(status, body);
-    json!({ "error": { "message": message, "type": openai_error_type(status), "param": null, "code": null } })
+    ErrorShape::OpenAi.body(ErrorKind::from_status(status), &message, None, None)
 }
 
 /// The event that tells an OpenAI client its stream broke off.
 pub fn stream_error(message: &str) -> SseEvent {
-    SseEvent::data(
-        json!({ "error": { "message": message, "type": "server_error", "param": null, "code": null } }).to_string(),
-    )
+    ErrorShape::OpenAi.stream_event(&ErrorShape::OpenAi.body(ErrorKind::BadGateway, message, None, None))
 }
 
 /// Anthropic stream events -> OpenAI chat completion chunks.

@@ -13,9 +13,7 @@
 
 pub mod chat_via_messages;
 pub mod messages_via_chat;
-mod sse;
-
-pub use sse::SseEvent;
+pub use wire::sse::SseEvent;
 
 use serde_json::{Map, Value};
 
@@ -127,23 +125,6 @@ fn kind_of(value: &Value) -> &'static str {
     }
 }
 
-/// Text of a message content that is a string or a list of text parts; other parts
-/// are ignored.
-fn text_of(content: &Value) -> String {
-    match content {
-        Value::String(text) => text.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|part| match part {
-                Value::String(text) => Some(text.as_str()),
-                part => part.get("text").and_then(Value::as_str),
-            })
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
-    }
-}
-
 /// The human-readable message of an upstream error body, whatever its shape.
 fn upstream_error_message(status: u16, body: &[u8]) -> (String, Option<String>) {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
@@ -162,32 +143,6 @@ fn upstream_error_message(status: u16, body: &[u8]) -> (String, Option<String>) 
         });
     let kind = error.and_then(|e| e.get("type")).and_then(Value::as_str).map(str::to_owned);
     (message, kind)
-}
-
-/// Anthropic's error type for an HTTP status.
-pub fn anthropic_error_type(status: u16) -> &'static str {
-    match status {
-        400 | 422 => "invalid_request_error",
-        401 => "authentication_error",
-        403 => "permission_error",
-        404 => "not_found_error",
-        413 => "request_too_large",
-        429 => "rate_limit_error",
-        503 | 529 => "overloaded_error",
-        504 => "timeout_error",
-        _ => "api_error",
-    }
-}
-
-/// OpenAI's error type for an HTTP status.
-pub fn openai_error_type(status: u16) -> &'static str {
-    match status {
-        400 | 404 | 413 | 422 => "invalid_request_error",
-        401 => "authentication_error",
-        403 => "permission_error",
-        429 => "rate_limit_error",
-        _ => "server_error",
-    }
 }
 
 #[cfg(test)]

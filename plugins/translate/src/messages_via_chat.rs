@@ -2,10 +2,10 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::{
-    Options, SseEvent, TranslateError, anthropic_error_type, into_object, kind_of, reject_unsupported, text_of,
-    upstream_error_message,
-};
+use wire::content::text_of_value;
+use wire::errors::{ErrorKind, ErrorShape};
+
+use crate::{Options, SseEvent, TranslateError, into_object, kind_of, reject_unsupported, upstream_error_message};
 
 /// Anthropic request fields that steer how the model works (extended thinking, server
 /// context management, priority) rather than what it answers; an OpenAI upstream has
@@ -66,7 +66,7 @@ pub fn request(body: Value, options: &Options) -> Result<Value, TranslateError> 
 
     let mut messages = Vec::new();
     if let Some(system) = system {
-        let text = text_of(&system);
+        let text = text_of_value(&system);
         if !text.is_empty() {
             messages.push(json!({ "role": "system", "content": text }));
         }
@@ -131,7 +131,7 @@ fn user_message(content: &Value, i: usize, out: &mut Vec<Value>) -> Result<(), T
             Some("text") => parts.push(json!({ "type": "text", "text": block["text"] })),
             Some("image") => parts.push(json!({ "type": "image_url", "image_url": { "url": image_url(&block["source"]).ok_or_else(|| TranslateError::param(param(), format!("{}: unsupported image source", param())))? } })),
             Some("tool_result") => {
-                let mut text = text_of(&block["content"]);
+                let mut text = text_of_value(&block["content"]);
                 if block["is_error"] == true {
                     text = format!("Error: {text}");
                 }
@@ -262,7 +262,7 @@ pub fn response(body: Value) -> Result<Value, TranslateError> {
         .ok_or_else(|| TranslateError::new("upstream response has no choices"))?;
     let message = &choice["message"];
     let mut content = Vec::new();
-    let text = text_of(&message["content"]);
+    let text = text_of_value(&message["content"]);
     if !text.is_empty() {
         content.push(json!({ "type": "text", "text": text }));
     }
@@ -286,15 +286,12 @@ pub fn response(body: Value) -> Result<Value, TranslateError> {
 /// An OpenAI error response -> the Anthropic error JSON for the same status.
 pub fn error(status: u16, body: &[u8]) -> Value {
     let (message, _) = upstream_error_message(status, body);
-    json!({ "type": "error", "error": { "type": anthropic_error_type(status), "message": message } })
+    ErrorShape::Anthropic.body(ErrorKind::from_status(status), &message, None, None)
 }
 
 /// The event that tells an Anthropic client its stream broke off.
 pub fn stream_error(message: &str) -> SseEvent {
-    SseEvent::named(
-        "error",
-        json!({ "type": "error", "error": { "type": "api_error", "message": message } }).to_string(),
-    )
+    ErrorShape::Anthropic.stream_event(&ErrorShape::Anthropic.body(ErrorKind::BadGateway, message, None, None))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

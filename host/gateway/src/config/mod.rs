@@ -9,14 +9,14 @@ pub mod plugins;
 mod raw;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 use serde::de::DeserializeOwned;
 
-use crate::provider::Provider;
-use crate::secret::Secret;
+use crate::core::provider::Provider;
+use crate::core::secret::Secret;
 use raw::{RawConfig, RawModel};
 
 /// Used when `general_settings.max_request_size_mb` is not set: big enough for
@@ -105,19 +105,13 @@ pub struct Costs {
 }
 
 /// The seed's memory routing: which user a request belongs to, from its headers.
+/// Its `header_patterns` are the header-detector plugin's to apply (they reach it as
+/// its config); here they are only checked, so a bad one fails the start.
 #[derive(Debug, Clone)]
 pub struct UserIdMappings {
     /// A header that names the user outright (default `x-memory-user-id`).
     pub custom_header: HeaderName,
-    pub header_patterns: Vec<HeaderPattern>,
     pub default_user_id: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct HeaderPattern {
-    pub header: HeaderName,
-    pub pattern: regex::Regex,
-    pub user_id: String,
 }
 
 /// A config that could not be used, with the path of the offending key.
@@ -265,7 +259,7 @@ fn validate(
         Some(key) => Some(Secret::new(key)),
         None => MASTER_KEY_VARS.iter().find_map(|var| lookup(var)).filter(|k| !k.is_empty()).map(Secret::new),
     };
-    let (database_path, database_warning) = crate::storage::resolve_path(general.database_url.as_deref(), base_dir);
+    let (database_path, database_warning) = resolve_database_path(general.database_url.as_deref(), base_dir);
     warnings.extend(database_warning);
     let allowed_origins = general
         .allowed_origins
@@ -296,7 +290,7 @@ fn validate(
         max_request_bytes,
         allowed_origins,
         record_requests: !general.disable_spend_logs,
-        analytics_queue_size: general.analytics_queue_size.unwrap_or(crate::storage::writer::DEFAULT_QUEUE).max(1),
+        analytics_queue_size: general.analytics_queue_size.unwrap_or(DEFAULT_ANALYTICS_QUEUE).max(1),
         plugins: plugins::validate(raw.plugins, base_dir, &user_id_mappings_json, lookup)?,
         user_id_mappings: user_id_mappings(raw.user_id_mappings)?,
         memory: raw.memory.map(memory).transpose()?.flatten(),
@@ -412,25 +406,45 @@ fn user_id_mappings(raw: raw::RawUserIdMappings) -> Result<UserIdMappings, Confi
     };
     let custom_header =
         header(raw.custom_header.as_deref().unwrap_or("x-memory-user-id"), "user_id_mappings.custom_header".into())?;
-    let header_patterns = raw
-        .header_patterns
-        .into_iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let at = |key: &str| format!("user_id_mappings.header_patterns[{i}].{key}");
-            Ok(HeaderPattern {
-                header: header(&p.header, at("header"))?,
-                pattern: regex::Regex::new(&p.pattern).map_err(|e| invalid(at("pattern"), e.to_string()))?,
-                user_id: p.user_id,
-            })
-        })
-        .collect::<Result<_, ConfigError>>()?;
+    for (i, pattern) in raw.header_patterns.iter().enumerate() {
+        let at = |key: &str| format!("user_id_mappings.header_patterns[{i}].{key}");
+        header(&pattern.header, at("header"))?;
+        regex::Regex::new(&pattern.pattern).map_err(|e| invalid(at("pattern"), e.to_string()))?;
+    }
     Ok(UserIdMappings {
         custom_header,
-        header_patterns,
         default_user_id: raw.default_user_id.unwrap_or_else(|| "default_user".to_owned()),
     })
 }
 
 #[cfg(test)]
 mod tests;
+
+/// Requests' records and memories waiting for the journal writer, when the config
+/// sets no `general_settings.analytics_queue_size`.
+pub const DEFAULT_ANALYTICS_QUEUE: usize = 50_000;
+
+/// The database file a config names: `general_settings.database_url` as a path or a
+/// `sqlite://` URL, relative to the config's folder; by default `data/memory-proxy.db`
+/// there. Other URLs (PostgreSQL) are not supported yet: the embedded file is used and
+/// the caller warns.
+fn resolve_database_path(database_url: Option<&str>, base_dir: &Path) -> (PathBuf, Option<String>) {
+    let default = base_dir.join("data/memory-proxy.db");
+    match database_url {
+        None => (default, None),
+        Some(url) => {
+            if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+                (base_dir.join(path), None)
+            } else if url.contains("://") {
+                let scheme = url.split("://").next().unwrap_or_default();
+                let warning = format!(
+                    "general_settings.database_url uses `{scheme}`, which this build does not support yet; using the embedded SQLite database {}",
+                    default.display()
+                );
+                (default, Some(warning))
+            } else {
+                (base_dir.join(url), None)
+            }
+        }
+    }
+}

@@ -257,7 +257,7 @@ fn spec(raw: RawPlugin, at: &str, hook: Hook, defaults: &Defaults<'_>) -> Result
         _ => {}
     }
     for (i, provider) in providers.iter().enumerate() {
-        if crate::provider::Provider::named(provider).is_none() {
+        if crate::core::provider::Provider::named(provider).is_none() {
             return Err(invalid(format!("{at}.providers[{i}]"), format!("unknown provider `{provider}`")));
         }
     }

@@ -79,7 +79,8 @@ fn reads_a_litellm_config() {
     assert_eq!(config.max_request_bytes, 1_572_864);
     let mappings = &config.user_id_mappings;
     assert_eq!(mappings.custom_header, "x-memory-user-id");
-    assert_eq!(mappings.header_patterns[0].header, "user-agent");
+    let header_detector = config.plugins.detectors.iter().find(|d| d.name == "header-detector").unwrap();
+    assert!(header_detector.config_json.contains("OpenAIClientImpl/Java"), "the plugin applies the patterns");
     assert_eq!(mappings.default_user_id, "someone");
 }
 
@@ -253,4 +254,15 @@ fn the_shipped_config_loads_with_memory_on() {
     assert!(loaded.config.memory.is_some());
     assert_eq!(loaded.config.plugins.detectors.len(), 3);
     assert!(loaded.config.deployments.iter().any(|d| d.model_name == "demo" && d.disabled.is_none()));
+}
+
+#[test]
+fn database_urls() {
+    let base = Path::new("/etc/mp");
+    assert_eq!(resolve_database_path(None, base).0, Path::new("/etc/mp/data/memory-proxy.db"));
+    assert_eq!(resolve_database_path(Some("sqlite:///var/lib/mp.db"), base).0, Path::new("/var/lib/mp.db"));
+    assert_eq!(resolve_database_path(Some("local.db"), base).0, Path::new("/etc/mp/local.db"));
+    let (path, warning) = resolve_database_path(Some("postgresql://u:p@db/litellm"), base);
+    assert_eq!(path, Path::new("/etc/mp/data/memory-proxy.db"));
+    assert!(warning.unwrap().contains("`postgresql`"));
 }

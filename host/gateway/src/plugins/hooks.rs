@@ -6,23 +6,17 @@ use std::sync::Arc;
 
 use wasmtime::component::ResourceAny;
 
-use super::bindings::v0_1_0::{adapter, detector, injector};
-use super::plugin::{Bindings, Plugin, Warm};
+use super::bindings::latest::SseEvent as WitSseEvent;
+use super::plugin::{Plugin, Warm};
 use super::{PluginError, PluginSet};
 use crate::config::plugins::OnError;
-use crate::error::{ErrorKind, GatewayError};
-use crate::sse::SseEvent;
+use crate::core::error::{ErrorKind, GatewayError};
+use crate::core::sse::SseEvent;
 
-pub use super::bindings::v0_1_0::types::{Api, Header};
-pub use adapter::exports::memory_proxy::plugin::adaptation::{
-    AdapterError, Context as AdapterContext, UpstreamRequest as AdaptedRequest,
+pub use super::bindings::latest::{
+    AdaptedRequest, AdapterContext, AdapterError, Api, DetectRequest, Header, Identity, InjectRequest, Memory, Patch,
+    Position, Scope,
 };
-pub use detector::exports::memory_proxy::plugin::detection::{Identity, Request as DetectRequest};
-pub use injector::exports::memory_proxy::plugin::injection::{
-    Memory, Patch, Position, Request as InjectRequest, Scope,
-};
-
-type WitSseEvent = adapter::exports::memory_proxy::plugin::adaptation::SseEvent;
 
 /// A field of the identity, and the plugin and reason that decided it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -74,10 +68,6 @@ fn plugin_failed(plugin: &Plugin, error: &PluginError) -> GatewayError {
     GatewayError::new(ErrorKind::Internal, format!("plugin `{}` failed: {error}", plugin.name()))
 }
 
-fn wrong_kind(plugin: &Plugin) -> wasmtime::Error {
-    wasmtime::Error::msg(format!("plugin `{}` is not a {:?}", plugin.name(), plugin.kind))
-}
-
 impl PluginSet {
     /// Runs the detectors in configured order; the first answer for each field wins.
     /// A failing detector is skipped (fail-open) or fails the request (fail-closed).
@@ -90,14 +80,8 @@ impl PluginSet {
             if !applies(&plugin.spec.match_headers, &request.headers) {
                 continue;
             }
-            let answer = plugin
-                .call(async |warm: &mut Warm| match &warm.bindings {
-                    Bindings::Detector(b) => {
-                        b.memory_proxy_plugin_detection().call_detect(&mut warm.store, request).await
-                    }
-                    _ => Err(wrong_kind(plugin)),
-                })
-                .await;
+            let answer =
+                plugin.call(async |warm: &mut Warm| warm.instance.detect(&mut warm.store, request).await).await;
             let error = match answer {
                 Ok(Ok(identity)) => {
                     detection.merge(plugin.name(), identity);
@@ -122,14 +106,7 @@ impl PluginSet {
         let Some(plugin) = &self.memory_injector else {
             return Ok(None);
         };
-        let answer = plugin
-            .call(async |warm: &mut Warm| match &warm.bindings {
-                Bindings::MemoryInjector(b) => {
-                    b.memory_proxy_plugin_injection().call_inject(&mut warm.store, request).await
-                }
-                _ => Err(wrong_kind(plugin)),
-            })
-            .await;
+        let answer = plugin.call(async |warm: &mut Warm| warm.instance.inject(&mut warm.store, request).await).await;
         let error = match answer {
             Ok(Ok(patch)) => return Ok(patch),
             Ok(Err(message)) => {
@@ -169,12 +146,7 @@ impl Plugin {
         body: &str,
     ) -> Result<AdaptedRequest, GatewayError> {
         let answer = self
-            .call(async |warm: &mut Warm| match &warm.bindings {
-                Bindings::ProviderAdapter(b) => {
-                    b.memory_proxy_plugin_adaptation().call_translate_request(&mut warm.store, context, body).await
-                }
-                _ => Err(wrong_kind(self)),
-            })
+            .call(async |warm: &mut Warm| warm.instance.translate_request(&mut warm.store, context, body).await)
             .await
             .map_err(|e| plugin_failed(self, &e))?;
         answer.map_err(|e| adapter_error(self, e))
@@ -182,12 +154,7 @@ impl Plugin {
 
     pub async fn translate_response(&self, context: &AdapterContext, body: &str) -> Result<String, GatewayError> {
         let answer = self
-            .call(async |warm: &mut Warm| match &warm.bindings {
-                Bindings::ProviderAdapter(b) => {
-                    b.memory_proxy_plugin_adaptation().call_translate_response(&mut warm.store, context, body).await
-                }
-                _ => Err(wrong_kind(self)),
-            })
+            .call(async |warm: &mut Warm| warm.instance.translate_response(&mut warm.store, context, body).await)
             .await
             .map_err(|e| plugin_failed(self, &e))?;
         answer.map_err(|e| adapter_error(self, e))
@@ -199,29 +166,16 @@ impl Plugin {
         status: u16,
         body: &str,
     ) -> Result<String, GatewayError> {
-        self.call(async |warm: &mut Warm| match &warm.bindings {
-            Bindings::ProviderAdapter(b) => {
-                b.memory_proxy_plugin_adaptation().call_translate_error(&mut warm.store, context, status, body).await
-            }
-            _ => Err(wrong_kind(self)),
-        })
-        .await
-        .map_err(|e| plugin_failed(self, &e))
+        self.call(async |warm: &mut Warm| warm.instance.translate_error(&mut warm.store, context, status, body).await)
+            .await
+            .map_err(|e| plugin_failed(self, &e))
     }
 
     /// A translator for one streamed answer. It holds its instance until the stream ends.
     pub async fn open_stream(self: &Arc<Self>, context: &AdapterContext) -> Result<PluginStream, GatewayError> {
         let mut warm = self.checkout().await.map_err(|e| plugin_failed(self, &e))?;
         let resource = self
-            .call_on(&mut warm, async |warm: &mut Warm| match &warm.bindings {
-                Bindings::ProviderAdapter(b) => {
-                    b.memory_proxy_plugin_adaptation()
-                        .stream_translator()
-                        .call_constructor(&mut warm.store, context)
-                        .await
-                }
-                _ => Err(wrong_kind(self)),
-            })
+            .call_on(&mut warm, async |warm: &mut Warm| warm.instance.open_stream(&mut warm.store, context).await)
             .await
             .map_err(|e| plugin_failed(self, &e))?;
         Ok(PluginStream { plugin: self.clone(), warm: Some(warm), resource })
@@ -240,23 +194,14 @@ pub struct PluginStream {
 impl PluginStream {
     async fn with<R>(
         &mut self,
-        call: impl AsyncFnOnce(
-            &adapter::ProviderAdapter,
-            &mut wasmtime::Store<super::runtime::State>,
-            ResourceAny,
-        ) -> wasmtime::Result<R>,
+        call: impl AsyncFnOnce(&mut Warm, ResourceAny) -> wasmtime::Result<R>,
     ) -> Result<R, GatewayError> {
         let plugin = self.plugin.clone();
         let resource = self.resource;
         let Some(warm) = self.warm.as_mut() else {
             return Err(plugin_failed(&plugin, &PluginError::Trap("the stream's instance failed earlier".into())));
         };
-        let result = plugin
-            .call_on(warm, async |warm: &mut Warm| match &warm.bindings {
-                Bindings::ProviderAdapter(b) => call(b, &mut warm.store, resource).await,
-                _ => Err(wrong_kind(&plugin)),
-            })
-            .await;
+        let result = plugin.call_on(warm, async |warm: &mut Warm| call(warm, resource).await).await;
         if result.is_err() {
             // A trapped instance cannot be entered again.
             self.warm = None;
@@ -268,8 +213,8 @@ impl PluginStream {
     pub async fn push(&mut self, event: SseEvent) -> Result<Vec<SseEvent>, GatewayError> {
         let event = WitSseEvent { event: event.event, data: event.data };
         let out = self
-            .with(async |b, store, resource| {
-                b.memory_proxy_plugin_adaptation().stream_translator().call_push(store, resource, &event).await
+            .with(async |warm: &mut Warm, translator| {
+                warm.instance.push_stream(&mut warm.store, translator, &event).await
             })
             .await?;
         Ok(out.into_iter().map(|e| SseEvent { event: e.event, data: e.data }).collect())
@@ -279,13 +224,7 @@ impl PluginStream {
     /// stream was complete. The instance goes back to the pool.
     pub async fn finish(&mut self) -> Result<(Vec<SseEvent>, bool), GatewayError> {
         let (events, completed) = self
-            .with(async |b, store, resource| {
-                let translator = b.memory_proxy_plugin_adaptation().stream_translator();
-                let events = translator.call_finish(&mut *store, resource).await?;
-                let completed = translator.call_completed(&mut *store, resource).await?;
-                resource.resource_drop_async(&mut *store).await?;
-                Ok((events, completed))
-            })
+            .with(async |warm: &mut Warm, translator| warm.instance.finish_stream(&mut warm.store, translator).await)
             .await?;
         if let Some(warm) = self.warm.take() {
             self.plugin.checkin(warm);

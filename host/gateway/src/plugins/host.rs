@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
-use super::bindings::v0_1_0::{adapter, detector, injector, types};
+use super::hooks::{AdapterContext, Api, DetectRequest, InjectRequest, Scope};
 use super::kv::KvStore;
-use super::plugin::{Bindings, Kind, Plugin};
+use super::plugin::{Kind, Plugin};
 use super::runtime::PluginRuntime;
 use super::{LoadProblem, PluginSet, PluginShared, SharedLimits, metadata};
 use crate::config::plugins::{PluginSpec, PluginsConfig};
@@ -123,41 +123,37 @@ impl PluginHost {
 /// without trapping. An error value is fine: only a broken plugin traps.
 async fn self_check(plugin: &Plugin) -> Result<(), super::PluginError> {
     plugin
-        .call(async |warm| match &warm.bindings {
-            Bindings::Detector(b) => {
-                let request = detector::exports::memory_proxy::plugin::detection::Request {
-                    api: types::Api::OpenaiChat,
+        .call(async |warm| match plugin.kind {
+            Kind::Detector => {
+                let request = DetectRequest {
+                    api: Api::OpenaiChat,
                     model: String::new(),
                     headers: Vec::new(),
                     system_excerpt: String::new(),
                     user_excerpt: String::new(),
                 };
-                b.memory_proxy_plugin_detection().call_detect(&mut warm.store, &request).await.map(|_| ())
+                warm.instance.detect(&mut warm.store, &request).await.map(|_| ())
             }
-            Bindings::MemoryInjector(b) => {
-                use injector::exports::memory_proxy::plugin::injection::{Request, Scope};
-                let request = Request {
-                    api: types::Api::OpenaiChat,
+            Kind::MemoryInjector => {
+                let request = InjectRequest {
+                    api: Api::OpenaiChat,
                     scope: Scope { user: String::new(), project: None, client: None },
                     query: String::new(),
                     memories: Vec::new(),
                     token_budget: 0,
                 };
-                b.memory_proxy_plugin_injection().call_inject(&mut warm.store, &request).await.map(|_| ())
+                warm.instance.inject(&mut warm.store, &request).await.map(|_| ())
             }
-            Bindings::ProviderAdapter(b) => {
-                let context = adapter::exports::memory_proxy::plugin::adaptation::Context {
-                    client_api: types::Api::OpenaiChat,
+            Kind::ProviderAdapter => {
+                let context = AdapterContext {
+                    client_api: Api::OpenaiChat,
                     provider: String::new(),
                     upstream_model: String::new(),
                     drop_params: false,
                     include_usage: false,
                     now: 0,
                 };
-                b.memory_proxy_plugin_adaptation()
-                    .call_translate_error(&mut warm.store, &context, 500, "{}")
-                    .await
-                    .map(|_| ())
+                warm.instance.translate_error(&mut warm.store, &context, 500, "{}").await.map(|_| ())
             }
         })
         .await

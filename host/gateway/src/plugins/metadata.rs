@@ -6,8 +6,7 @@ use serde::Deserialize;
 /// The section the SDK writes (see plugins/sdk).
 const SECTION: &str = "memory-proxy-plugin";
 
-/// API versions this host can load, newest first.
-pub const SUPPORTED_API_VERSIONS: &[&str] = &[super::bindings::v0_1_0::VERSION];
+use super::bindings::SUPPORTED_API_VERSIONS;
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 pub struct Metadata {

@@ -5,7 +5,6 @@
 //! - [`plugin`]: one loaded plugin, its warm instances and its sandboxed calls;
 //! - [`host`]: loading a set of plugins from config, reusing what did not change;
 //! - [`hooks`]: what the request pipeline calls (detect, inject, translate);
-//! - [`reload`]: watching the plugin folder and config.yaml, swapping without restart.
 
 pub mod bindings;
 pub mod hooks;
@@ -13,7 +12,6 @@ pub mod host;
 mod kv;
 pub mod metadata;
 pub mod plugin;
-pub mod reload;
 pub mod runtime;
 mod stats;
 mod stderr;

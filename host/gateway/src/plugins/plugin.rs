@@ -9,7 +9,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::Store;
 use wasmtime::component::Component;
 
-use super::bindings::v0_1_0::{adapter, detector, injector};
+use super::bindings::{Instance, Pre};
 use super::metadata::Metadata;
 use super::runtime::{EPOCH_TICK, PluginRuntime, State};
 use super::stats::Stats;
@@ -33,22 +33,10 @@ const MAX_IDLE: usize = 8;
 /// heap cannot grow without end.
 const MAX_USES: u32 = 10_000;
 
-enum Pre {
-    Detector(detector::DetectorPre<State>),
-    MemoryInjector(injector::MemoryInjectorPre<State>),
-    ProviderAdapter(adapter::ProviderAdapterPre<State>),
-}
-
-pub enum Bindings {
-    Detector(detector::Detector),
-    MemoryInjector(injector::MemoryInjector),
-    ProviderAdapter(adapter::ProviderAdapter),
-}
-
 /// An instance ready to call, with the Store it lives in.
 pub struct Warm {
     pub store: Store<State>,
-    pub bindings: Bindings,
+    pub instance: Instance,
     uses: u32,
     _permit: OwnedSemaphorePermit,
 }
@@ -85,12 +73,8 @@ impl Plugin {
         max_failures: u32,
     ) -> Result<Self, String> {
         let pre = runtime.linker.instantiate_pre(component).map_err(|e| format!("cannot link: {e:#}"))?;
-        let pre = match kind {
-            Kind::Detector => detector::DetectorPre::new(pre).map(Pre::Detector),
-            Kind::MemoryInjector => injector::MemoryInjectorPre::new(pre).map(Pre::MemoryInjector),
-            Kind::ProviderAdapter => adapter::ProviderAdapterPre::new(pre).map(Pre::ProviderAdapter),
-        }
-        .map_err(|e| format!("does not export the {kind:?} interface of plugin API {}: {e:#}", metadata.api))?;
+        let pre = Pre::new(&metadata.api, kind, pre)
+            .map_err(|e| format!("does not export the {kind:?} interface of plugin API {}: {e:#}", metadata.api))?;
         Ok(Self {
             spec,
             kind,
@@ -132,19 +116,13 @@ impl Plugin {
         store.limiter(|state| &mut state.limits);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(self.deadline_ticks());
-        let instantiated = match &self.pre {
-            Pre::Detector(pre) => pre.instantiate_async(&mut store).await.map(Bindings::Detector),
-            Pre::MemoryInjector(pre) => pre.instantiate_async(&mut store).await.map(Bindings::MemoryInjector),
-            Pre::ProviderAdapter(pre) => pre.instantiate_async(&mut store).await.map(Bindings::ProviderAdapter),
-        };
-        let bindings = instantiated.map_err(|e| PluginError::Trap(format!("instantiation failed: {e:#}")))?;
-        let init = match &bindings {
-            Bindings::Detector(b) => b.memory_proxy_plugin_detection().call_init(&mut store).await,
-            Bindings::MemoryInjector(b) => b.memory_proxy_plugin_injection().call_init(&mut store).await,
-            Bindings::ProviderAdapter(b) => b.memory_proxy_plugin_adaptation().call_init(&mut store).await,
-        };
-        match init {
-            Ok(Ok(())) => Ok(Warm { store, bindings, uses: 0, _permit: permit }),
+        let instance = self
+            .pre
+            .instantiate(&mut store)
+            .await
+            .map_err(|e| PluginError::Trap(format!("instantiation failed: {e:#}")))?;
+        match instance.init(&mut store).await {
+            Ok(Ok(())) => Ok(Warm { store, instance, uses: 0, _permit: permit }),
             Ok(Err(message)) => Err(PluginError::Init(message)),
             Err(trap) => Err(PluginError::Trap(describe_trap(&trap, &store.data().stderr.text(), self.spec.timeout))),
         }

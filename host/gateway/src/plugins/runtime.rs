@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, StoreLimits};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 use super::PluginShared;
-use super::bindings::v0_1_0::{detector, host, types};
+use super::bindings;
 use super::stderr::StderrTail;
 
 /// How often the epoch advances: the granularity of CPU deadlines.
@@ -84,8 +84,7 @@ impl PluginRuntime {
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        // Every world imports the same `host` interface: adding it once serves all.
-        detector::Detector::add_to_linker::<State, HasSelf<State>>(&mut linker, |state| state)?;
+        bindings::add_to_linker(&mut linker)?;
         Ok(Self { engine, linker, permits: Arc::new(Semaphore::new(MAX_INSTANCES as usize)) })
     }
 
@@ -147,33 +146,5 @@ impl HostMonotonicClock for FrozenClock {
 impl WasiView for State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
-    }
-}
-
-impl types::Host for State {}
-
-impl host::Host for State {
-    fn log(&mut self, level: host::LogLevel, message: String) {
-        let plugin = self.plugin.name.as_str();
-        let message = &message[..message.floor_char_boundary(4096)];
-        match level {
-            host::LogLevel::Trace => tracing::trace!(plugin, "{message}"),
-            host::LogLevel::Debug => tracing::debug!(plugin, "{message}"),
-            host::LogLevel::Info => tracing::info!(plugin, "{message}"),
-            host::LogLevel::Warn => tracing::warn!(plugin, "{message}"),
-            host::LogLevel::Error => tracing::error!(plugin, "{message}"),
-        }
-    }
-
-    fn config(&mut self) -> String {
-        self.plugin.config_json.clone()
-    }
-
-    fn kv_get(&mut self, key: String) -> Option<String> {
-        self.plugin.kv.get(&key)
-    }
-
-    fn kv_set(&mut self, key: String, value: String) {
-        self.plugin.kv.set(key, value);
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use crate::histogram::AtomicHistogram;
+use crate::core::histogram::AtomicHistogram;
 
 #[derive(Default)]
 pub struct Stats {

@@ -12,7 +12,7 @@ use anyhow::Context;
 use rusqlite::Connection;
 
 /// The schema, one migration per version; applied in order, never edited once shipped.
-const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql"), include_str!("schema_v2.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("migrations/v1.sql"), include_str!("migrations/v2.sql")];
 
 /// Where the database lives.
 #[derive(Debug, Clone)]
@@ -82,45 +82,9 @@ fn migrate(connection: &mut Connection) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The database file a config names: `general_settings.database_url` as a path or a
-/// `sqlite://` URL, relative to the config's folder; by default `data/memory-proxy.db`
-/// there. Other URLs (PostgreSQL) are not supported yet: the embedded file is used and
-/// the caller warns.
-pub fn resolve_path(database_url: Option<&str>, base_dir: &Path) -> (PathBuf, Option<String>) {
-    let default = base_dir.join("data/memory-proxy.db");
-    match database_url {
-        None => (default, None),
-        Some(url) => {
-            if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
-                (base_dir.join(path), None)
-            } else if url.contains("://") {
-                let scheme = url.split("://").next().unwrap_or_default();
-                let warning = format!(
-                    "general_settings.database_url uses `{scheme}`, which this build does not support yet; using the embedded SQLite database {}",
-                    default.display()
-                );
-                (default, Some(warning))
-            } else {
-                (base_dir.join(url), None)
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn database_urls() {
-        let base = Path::new("/etc/mp");
-        assert_eq!(resolve_path(None, base).0, Path::new("/etc/mp/data/memory-proxy.db"));
-        assert_eq!(resolve_path(Some("sqlite:///var/lib/mp.db"), base).0, Path::new("/var/lib/mp.db"));
-        assert_eq!(resolve_path(Some("local.db"), base).0, Path::new("/etc/mp/local.db"));
-        let (path, warning) = resolve_path(Some("postgresql://u:p@db/litellm"), base);
-        assert_eq!(path, Path::new("/etc/mp/data/memory-proxy.db"));
-        assert!(warning.unwrap().contains("`postgresql`"));
-    }
 
     #[test]
     fn migrations_apply_once() {

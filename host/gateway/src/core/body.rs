@@ -1,0 +1,165 @@
+//! A client's JSON request body, kept as it came: the top-level fields in their order,
+//! each value as raw JSON text. Reading a field parses only that field; writing the
+//! body back changes only the fields that were set, so passthrough never drops or
+//! reshapes what the client sent.
+
+use bytes::Bytes;
+use serde::de::{self, DeserializeOwned, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
+
+use crate::core::error::GatewayError;
+
+#[derive(Debug, Clone)]
+pub struct JsonBody {
+    fields: Vec<(String, Box<RawValue>)>,
+}
+
+impl JsonBody {
+    /// Parses a request body that must be a JSON object without duplicate keys.
+    pub fn parse(bytes: &[u8]) -> Result<Self, GatewayError> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(GatewayError::invalid("the request body is empty; expected a JSON object"));
+        }
+        serde_json::from_slice(bytes)
+            .map_err(|e| GatewayError::invalid(format!("the request body is not valid JSON: {e}")))
+    }
+
+    /// The field's value, or None when absent or null.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, GatewayError> {
+        match self.raw(key) {
+            None => Ok(None),
+            Some(raw) if raw.get() == "null" => Ok(None),
+            Some(raw) => serde_json::from_str(raw.get())
+                .map(Some)
+                .map_err(|e| GatewayError::invalid(format!("`{key}` is malformed: {e}")).with_param(key)),
+        }
+    }
+
+    pub fn raw(&self, key: &str) -> Option<&RawValue> {
+        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_ref())
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.raw(key).is_some()
+    }
+
+    /// Sets a field, in place if present, else at the end.
+    pub fn set(&mut self, key: &str, value: &impl Serialize) -> Result<(), serde_json::Error> {
+        let raw = serde_json::value::to_raw_value(value)?;
+        match self.fields.iter_mut().find(|(k, _)| k == key) {
+            Some((_, slot)) => *slot = raw,
+            None => self.fields.push((key.to_owned(), raw)),
+        }
+        Ok(())
+    }
+
+    pub fn to_bytes(&self) -> Bytes {
+        self.to_bytes_with(&[])
+    }
+
+    /// The body with some fields set to new raw JSON values (added at the end when
+    /// absent), written without copying the body first. The values must be valid JSON.
+    pub fn to_bytes_with(&self, replacements: &[(&str, &str)]) -> Bytes {
+        let extra: usize = replacements.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
+        let size = self.fields.iter().map(|(k, v)| k.len() + v.get().len() + 4).sum::<usize>() + extra + 2;
+        let mut out = Vec::with_capacity(size);
+        let write_field = |out: &mut Vec<u8>, key: &str, raw: &str| {
+            if out.len() > 1 {
+                out.push(b',');
+            }
+            // Keys came from valid JSON strings; re-escaping them cannot fail.
+            let _ = serde_json::to_writer(&mut *out, key);
+            out.push(b':');
+            out.extend_from_slice(raw.as_bytes());
+        };
+        out.push(b'{');
+        for (key, value) in &self.fields {
+            let raw = replacements.iter().find(|(k, _)| k == key).map_or(value.get(), |(_, v)| *v);
+            write_field(&mut out, key, raw);
+        }
+        for (key, raw) in replacements {
+            if !self.contains(key) {
+                write_field(&mut out, key, raw);
+            }
+        }
+        out.push(b'}');
+        Bytes::from(out)
+    }
+}
+
+impl<'de> Deserialize<'de> for JsonBody {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FieldsVisitor;
+
+        impl<'de> Visitor<'de> for FieldsVisitor {
+            type Value = JsonBody;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonBody, A::Error> {
+                let mut fields: Vec<(String, Box<RawValue>)> = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some(key) = map.next_key::<String>()? {
+                    // Two values for one field would let the gateway and the upstream
+                    // read different requests.
+                    if fields.iter().any(|(k, _)| *k == key) {
+                        return Err(de::Error::custom(format!("duplicate field `{key}`")));
+                    }
+                    fields.push((key, map.next_value()?));
+                }
+                Ok(JsonBody { fields })
+            }
+        }
+
+        deserializer.deserialize_map(FieldsVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_fields_in_order_and_byte_for_byte() {
+        let text = br#"{"model":"a","zeta":{"keep":[1,2.50,"x"]},"messages":[],"unknown_field":true}"#;
+        let mut body = JsonBody::parse(text).unwrap();
+        assert_eq!(body.to_bytes(), &text[..]);
+        body.set("model", &"b").unwrap();
+        assert_eq!(
+            body.to_bytes(),
+            &br#"{"model":"b","zeta":{"keep":[1,2.50,"x"]},"messages":[],"unknown_field":true}"#[..]
+        );
+        body.set("stream_options", &serde_json::json!({"include_usage": true})).unwrap();
+        assert!(body.to_bytes().ends_with(br#","stream_options":{"include_usage":true}}"#));
+        let body = JsonBody::parse(br#"{"model":"a","n":1}"#).unwrap();
+        assert_eq!(body.to_bytes_with(&[("model", r#""b\"c""#)]), &br#"{"model":"b\"c","n":1}"#[..]);
+        assert_eq!(body.to_bytes_with(&[("user", r#""u""#), ("n", "2")]), &br#"{"model":"a","n":2,"user":"u"}"#[..]);
+    }
+
+    #[test]
+    fn reads_typed_fields() {
+        let body = JsonBody::parse(br#"{"model":"m","stream":true,"n":null,"max_tokens":"many"}"#).unwrap();
+        assert_eq!(body.get::<String>("model").unwrap().as_deref(), Some("m"));
+        assert_eq!(body.get::<bool>("stream").unwrap(), Some(true));
+        assert_eq!(body.get::<u32>("n").unwrap(), None);
+        assert_eq!(body.get::<u32>("absent").unwrap(), None);
+        let error = body.get::<u32>("max_tokens").unwrap_err();
+        assert_eq!(error.param.as_deref(), Some("max_tokens"));
+    }
+
+    #[test]
+    fn rejects_what_is_not_one_unambiguous_object() {
+        for (input, expected) in [
+            (&b""[..], "the request body is empty"),
+            (b"[1]", "invalid type: sequence, expected a JSON object"),
+            (b"{\"model\":", "EOF while parsing"),
+            (b"{\"model\":\"a\",\"model\":\"b\"}", "duplicate field `model`"),
+            (b"{\"a\":1} trailing", "trailing characters"),
+        ] {
+            let error = JsonBody::parse(input).unwrap_err();
+            assert!(error.message.contains(expected), "{input:?}: {}", error.message);
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! `/v1/memories`: the calling scope's memories: list or search them, add one, delete
+//! one. The scope is resolved as for a model request (a virtual key's pins, then the
+//! user and project headers, then the detectors), so a key pinned to a user sees that
+//! user's memories only.
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::core::api::ClientApi;
+use crate::core::error::{ErrorKind, ErrorShape, GatewayError};
+use crate::core::identity::Identity;
+use crate::pipeline::auth::Caller;
+use crate::pipeline::{RequestContext, identify};
+use crate::services::Services;
+use crate::services::memory::{NewMemory, Scope};
+
+const DEFAULT_LIMIT: usize = 20;
+const MAX_LIMIT: usize = 100;
+/// A memory is a note, not a document.
+const MAX_TEXT_BYTES: usize = 16 * 1024;
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    /// Search for this text; without it, the newest memories.
+    q: Option<String>,
+    limit: Option<usize>,
+}
+
+#[derive(Deserialize)]
+pub struct NewNote {
+    text: String,
+}
+
+pub async fn list(
+    State(state): State<Services>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    answer(async {
+        let identity = scope_of(&ctx, &caller, &headers).await?;
+        let scope = Scope::of(&identity);
+        let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+        let memories = match query.q.as_deref().filter(|q| !q.trim().is_empty()) {
+            Some(q) => state.memories().search(&scope, q, limit).await,
+            None => state.memories().list(&scope, limit).await,
+        }
+        .map_err(store_failed)?;
+        Ok(Json(json!({ "object": "list", "scope": describe(&identity), "data": memories })).into_response())
+    })
+    .await
+}
+
+pub async fn add(
+    State(state): State<Services>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    answer(async {
+        let note: NewNote = serde_json::from_slice(&body)
+            .map_err(|e| GatewayError::invalid(format!("the body must be {{\"text\": \"...\"}}: {e}")))?;
+        let text = note.text.trim();
+        if text.is_empty() || text.len() > MAX_TEXT_BYTES {
+            return Err(
+                GatewayError::invalid(format!("`text` must hold 1 to {MAX_TEXT_BYTES} bytes")).with_param("text")
+            );
+        }
+        let identity = scope_of(&ctx, &caller, &headers).await?;
+        let memory = NewMemory::new(Scope::of(&identity), identity.client().map(str::to_owned), None, text.to_owned());
+        let created = json!({
+            "id": memory.id,
+            "text": memory.text,
+            "created_at": memory.created_at,
+            "scope": describe(&identity),
+        });
+        state.memories().add(memory).await.map_err(store_failed)?;
+        Ok((StatusCode::CREATED, Json(created)).into_response())
+    })
+    .await
+}
+
+pub async fn delete(
+    State(state): State<Services>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    answer(async {
+        let identity = scope_of(&ctx, &caller, &headers).await?;
+        let deleted = state.memories().delete(&Scope::of(&identity), id.clone()).await.map_err(store_failed)?;
+        if !deleted {
+            return Err(GatewayError::new(ErrorKind::NotFound, format!("no memory `{id}` in this scope")));
+        }
+        Ok(Json(json!({ "id": id, "object": "memory", "deleted": true })).into_response())
+    })
+    .await
+}
+
+async fn answer(work: impl Future<Output = Result<Response, GatewayError>>) -> Response {
+    work.await.unwrap_or_else(|error| error.into_response(ErrorShape::OpenAi))
+}
+
+/// The caller's scope; memory must be on.
+async fn scope_of(ctx: &RequestContext, caller: &Caller, headers: &HeaderMap) -> Result<Identity, GatewayError> {
+    if ctx.snapshot.config.memory.is_none() {
+        return Err(GatewayError::new(
+            ErrorKind::NotFound,
+            "memory is off: add a `memory:` section to config.yaml (docs/memory.md)",
+        ));
+    }
+    let key = caller.key().map(|k| &k.record);
+    let snapshot = &ctx.snapshot;
+    identify::identify(&snapshot.plugins, &snapshot.config.user_id_mappings, ClientApi::OpenAiChat, headers, None, key)
+        .await
+}
+
+fn describe(identity: &Identity) -> Value {
+    json!({ "user": identity.user.value, "project": identity.project() })
+}
+
+fn store_failed(error: anyhow::Error) -> GatewayError {
+    GatewayError::new(ErrorKind::Internal, format!("the memory store failed: {error:#}"))
+}

@@ -1,0 +1,175 @@
+//! Stage 6, adapt: how a client's API meets a provider's wire. Passthrough when they
+//! match (the client's bytes go up but for the model name); translation by the
+//! provider's adapter plugin when they differ, for the request, the answer, its errors
+//! and its stream.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::request::ClientRequest;
+use super::upstream::{ClientHeaders, UpstreamRequest};
+use crate::core::api::{ClientApi, wire_api};
+use crate::core::error::{ErrorKind, GatewayError};
+use crate::core::provider::{Provider, Wire};
+use crate::core::time::now_secs;
+use crate::plugins::hooks::{AdaptedRequest, AdapterContext, PluginStream};
+use crate::plugins::{Plugin, PluginSet};
+use crate::services::routing::Deployment;
+
+/// What happens to a request on its way to one deployment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Adaptation {
+    /// Same API on both sides: the body goes up unchanged but for the model name.
+    Passthrough,
+    /// Different APIs: the provider's adapter plugin translates both ways.
+    Translate,
+    /// Anthropic's count_tokens for a provider that has no such call: the gateway
+    /// estimates.
+    EstimateTokens,
+}
+
+impl Adaptation {
+    pub fn plan(api: ClientApi, provider: &Provider) -> Result<Self, GatewayError> {
+        Ok(match (api, provider.wire) {
+            (ClientApi::OpenAiChat | ClientApi::OpenAiResponses | ClientApi::OpenAiEmbeddings, Wire::OpenAiChat)
+            | (ClientApi::AnthropicMessages | ClientApi::AnthropicCountTokens, Wire::AnthropicMessages) => {
+                Self::Passthrough
+            }
+            (ClientApi::OpenAiChat, Wire::AnthropicMessages) | (ClientApi::AnthropicMessages, Wire::OpenAiChat) => {
+                Self::Translate
+            }
+            (ClientApi::AnthropicCountTokens, Wire::OpenAiChat) => Self::EstimateTokens,
+            (ClientApi::OpenAiEmbeddings, Wire::AnthropicMessages) => {
+                return Err(GatewayError::invalid(format!("provider `{}` does not serve embeddings", provider.name))
+                    .with_param("model"));
+            }
+            (ClientApi::OpenAiResponses, Wire::AnthropicMessages) => {
+                return Err(GatewayError::invalid(format!(
+                    "the Responses API is passed through to OpenAI-compatible providers only, not to `{}`",
+                    provider.name
+                ))
+                .with_param("model"));
+            }
+        })
+    }
+
+    /// The upstream path (after the deployment's base URL) of a passed-through call.
+    pub fn passthrough_path(api: ClientApi) -> &'static str {
+        match api {
+            ClientApi::OpenAiChat => "/chat/completions",
+            ClientApi::OpenAiResponses => "/responses",
+            ClientApi::OpenAiEmbeddings => "/embeddings",
+            ClientApi::AnthropicMessages => "/v1/messages",
+            ClientApi::AnthropicCountTokens => "/v1/messages/count_tokens",
+        }
+    }
+}
+
+/// How one attempt talks to its deployment: directly, or through an adapter plugin
+/// (with the context the plugin needs for every call of this attempt).
+pub enum Route {
+    Passthrough,
+    Adapter(Arc<Plugin>, AdapterContext),
+}
+
+impl Route {
+    /// The route to `deployment` for a client's request in `Adaptation::Translate`:
+    /// the adapter plugin loaded for its provider.
+    pub fn through_adapter(
+        plugins: &PluginSet,
+        deployment: &Deployment,
+        request: &ClientRequest,
+        upstream_model: &str,
+        drop_params: bool,
+    ) -> Result<Self, GatewayError> {
+        let provider = deployment.config.provider.name;
+        let plugin = plugins.adapter_for(provider).ok_or_else(|| {
+            GatewayError::new(
+                ErrorKind::ModelUnavailable,
+                format!(
+                    "no provider adapter plugin is loaded for provider `{provider}`, so {} requests cannot reach model `{}` (see plugins.provider_adapters and GET /admin/plugins)",
+                    request.api.label(),
+                    request.model
+                ),
+            )
+        })?;
+        let context = AdapterContext {
+            client_api: request.api.into(),
+            provider: provider.to_owned(),
+            upstream_model: upstream_model.to_owned(),
+            drop_params,
+            include_usage: request.include_usage,
+            now: now_secs().max(0) as u64,
+        };
+        Ok(Self::Adapter(plugin.clone(), context))
+    }
+
+    /// The API the upstream answers in on this route.
+    pub fn upstream_api(&self, client_api: ClientApi, wire: Wire) -> ClientApi {
+        match self {
+            Self::Passthrough => client_api,
+            Self::Adapter(..) => wire_api(wire),
+        }
+    }
+
+    /// The upstream request: the client's body with the upstream's model name (and,
+    /// when `add_usage`, OpenAI's usage chunk asked for), as is or translated.
+    pub async fn request(
+        &self,
+        deployment: &Deployment,
+        upstream_model: &str,
+        request: &ClientRequest,
+        client: &ClientHeaders<'_>,
+        add_usage: bool,
+    ) -> Result<UpstreamRequest, GatewayError> {
+        let model = serde_json::Value::String(upstream_model.to_owned()).to_string();
+        let body = if add_usage {
+            request.body.to_bytes_with(&[("model", &model), ("stream_options", r#"{"include_usage":true}"#)])
+        } else {
+            request.body.to_bytes_with(&[("model", &model)])
+        };
+        match self {
+            Self::Passthrough => {
+                let path = Adaptation::passthrough_path(request.api);
+                UpstreamRequest::new(deployment, path, Vec::new(), body, client, true)
+            }
+            Self::Adapter(plugin, context) => {
+                // A JSON body is UTF-8.
+                let text = String::from_utf8_lossy(&body);
+                let AdaptedRequest { path, headers, body } = plugin.translate_request(context, &text).await?;
+                let headers = headers.into_iter().map(|h| (h.name, h.value)).collect();
+                UpstreamRequest::new(deployment, &path, headers, Bytes::from(body), client, false)
+            }
+        }
+    }
+
+    /// A successful whole answer in the client's API.
+    pub async fn response(&self, body: Bytes) -> Result<Bytes, GatewayError> {
+        match self {
+            Self::Adapter(plugin, context) => {
+                Ok(Bytes::from(plugin.translate_response(context, &String::from_utf8_lossy(&body)).await?))
+            }
+            Self::Passthrough => Ok(body),
+        }
+    }
+
+    /// An upstream error in the client's API; None in passthrough (the client reads
+    /// the provider's own error as is).
+    pub async fn error(&self, status: u16, body: &[u8]) -> Option<Result<Bytes, GatewayError>> {
+        match self {
+            Self::Passthrough => None,
+            Self::Adapter(plugin, context) => {
+                Some(plugin.translate_error(context, status, &String::from_utf8_lossy(body)).await.map(Bytes::from))
+            }
+        }
+    }
+
+    /// A translator for a streamed answer; None in passthrough.
+    pub async fn stream_translator(&self) -> Result<Option<PluginStream>, GatewayError> {
+        match self {
+            Self::Passthrough => Ok(None),
+            Self::Adapter(plugin, context) => plugin.open_stream(context).await.map(Some),
+        }
+    }
+}

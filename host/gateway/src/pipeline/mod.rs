@@ -1,0 +1,123 @@
+//! The request pipeline for the model APIs, one stage per module, run in this order
+//! by [`handle`]:
+//!
+//! 1. [`auth`]: who is calling, and whether the key admits this request;
+//! 2. [`identify`]: user, project and client (detector plugins);
+//! 3. [`route`]: the model groups to try (an unknown model costs no memory work);
+//! 4. [`recall`]: the scope's memories for the user's words;
+//! 5. [`inject`]: the memory-injector plugin's patch, applied to the body;
+//! 6. [`adapt`]: passthrough or translation for each deployment tried;
+//! 7. [`send`]: the attempts ([`upstream`] sends one, [`relay`] streams an answer);
+//! 8. [`record`]: the log line, analytics record, key spend and memory of the turn.
+//!
+//! ([`request`] reads and checks the body before the stages run.)
+
+pub mod adapt;
+pub mod auth;
+pub mod identify;
+pub mod inject;
+pub mod recall;
+pub mod record;
+pub mod relay;
+pub mod request;
+pub mod route;
+pub mod send;
+pub mod upstream;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::response::Response;
+use http::HeaderMap;
+use tracing::info;
+
+use auth::{Caller, CredentialHeader};
+use record::Outcome;
+use request::ClientRequest;
+use send::Answer;
+use upstream::ClientHeaders;
+
+use crate::core::api::ClientApi;
+use crate::core::error::GatewayError;
+use crate::services::analytics::Observed;
+use crate::services::{Services, Snapshot};
+
+/// What every request carries from its first moment: its id and the config snapshot
+/// it runs on.
+#[derive(Clone)]
+pub struct RequestContext {
+    pub id: Arc<str>,
+    pub snapshot: Arc<Snapshot>,
+}
+
+/// Who called, as authentication established it.
+pub struct Calling {
+    pub caller: Caller,
+    pub credential_header: CredentialHeader,
+}
+
+/// Serves one model-API request end to end; errors come back in the client's shape.
+pub async fn handle(
+    services: &Services,
+    api: ClientApi,
+    ctx: &RequestContext,
+    calling: Calling,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
+    let mut outcome = Outcome::new(services.clone(), ctx.id.clone(), api);
+    outcome.key = calling.caller.key().cloned();
+    match run(services, ctx, api, &calling, headers, body, &mut outcome).await {
+        Ok(Answer::Whole { response, observed, bytes_out }) => {
+            outcome.finish(response.status().as_u16(), observed, bytes_out, None);
+            response
+        }
+        Ok(Answer::Streaming(response)) => response,
+        Err(error) => {
+            info!(error = error.kind.code(), "{}", error.message);
+            outcome.error = Some(error.kind.code());
+            let response = error.into_response(api.error_shape());
+            outcome.finish(response.status().as_u16(), Observed::default(), 0, None);
+            response
+        }
+    }
+}
+
+/// The stages, in order.
+async fn run(
+    services: &Services,
+    ctx: &RequestContext,
+    api: ClientApi,
+    calling: &Calling,
+    headers: &HeaderMap,
+    body: Body,
+    outcome: &mut Outcome,
+) -> Result<Answer, GatewayError> {
+    let snapshot = &ctx.snapshot;
+    let config = &snapshot.config;
+    let bytes = request::read_body(headers, body, config.max_request_bytes).await?;
+    outcome.bytes_in = bytes.len() as u64;
+    let mut request = ClientRequest::parse(api, &bytes)?;
+    outcome.model.clone_from(&request.model);
+    outcome.stream = request.stream;
+
+    auth::admit(&calling.caller, &request.model)?;
+    let key = calling.caller.key();
+    let (plugins, mappings) = (&snapshot.plugins, &config.user_id_mappings);
+    let pins = key.map(|k| &k.record);
+    let identity = identify::identify(plugins, mappings, api, headers, Some(&request.body), pins).await?;
+    // Kept with the outcome from here on, so even a request that fails later is the
+    // caller's in the analytics.
+    let identity = &*outcome.identity.insert(identity);
+    let groups = route::plan(&snapshot.router, &request.model, key.map(|k| &**k))?;
+    if let Some(memory) = &config.memory {
+        let recalled = recall::recall(services.memories(), memory, api, identity, &request.body).await;
+        outcome.memories_recalled = recalled.memories.len() as u32;
+        outcome.turn = recalled.turn;
+        let (query, memories) = (&recalled.query, recalled.memories);
+        inject::inject(plugins, api, identity, &mut request.body, query, memories, memory.token_budget).await?;
+    }
+
+    let client = ClientHeaders { headers, credential: calling.credential_header };
+    send::send(snapshot, &groups, &request, &client, outcome).await
+}

@@ -1,0 +1,21 @@
+//! Stage 3, route: the model name to the model groups that will be tried, the
+//! requested one and then its fallbacks. A model nobody serves is a 404 here, before
+//! any memory is searched.
+
+use crate::core::error::GatewayError;
+use crate::services::keys::KeyEntry;
+use crate::services::routing::{Resolved, Router};
+
+/// The groups to try, in order: the requested model's, then its fallbacks' that the
+/// key may use (a key's model allow-list holds for fallbacks too).
+pub fn plan<'r>(router: &'r Router, model: &str, key: Option<&KeyEntry>) -> Result<Vec<Resolved<'r>>, GatewayError> {
+    let first = router.resolve(model).ok_or_else(|| router.unknown_model(model))?;
+    let allowed = |name: &str| key.is_none_or(|key| key.check_model(name).is_ok());
+    let fallbacks = router
+        .fallbacks(&first.group.name)
+        .iter()
+        .filter_map(|name| router.group(name).filter(|group| allowed(&group.name)))
+        .map(|group| Resolved::fallback(group, model))
+        .collect::<Vec<_>>();
+    Ok(std::iter::once(first).chain(fallbacks).collect())
+}

@@ -1,0 +1,199 @@
+//! One attempt at one deployment: the upstream request, sent with the deployment's
+//! timeouts, and what came back.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+
+use crate::core::credentials::token_in;
+use crate::core::error::{ErrorKind, GatewayError};
+use crate::core::provider::{KeyHeader, Wire};
+use crate::services::routing::Deployment;
+
+const ANTHROPIC_VERSION: &str = "2023-06-01";
+static ANTHROPIC_VERSION_HEADER: HeaderName = HeaderName::from_static("anthropic-version");
+static ANTHROPIC_BETA_HEADER: HeaderName = HeaderName::from_static("anthropic-beta");
+static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+
+pub struct UpstreamRequest {
+    pub url: reqwest::Url,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// The client's headers, and which one carried the gateway's own credential.
+pub struct ClientHeaders<'a> {
+    pub headers: &'a HeaderMap,
+    pub credential: super::auth::CredentialHeader,
+}
+
+/// The client credentials a `forward_client_auth` deployment passes on.
+const CLIENT_AUTH_HEADERS: [&str; 2] = ["authorization", "x-api-key"];
+
+/// Headers a plugin may not set: the key and the routing are the host's.
+const HOST_ONLY_HEADERS: [&str; 5] = ["authorization", "x-api-key", "api-key", "host", "content-length"];
+
+impl UpstreamRequest {
+    /// The request for `deployment` at `path`. Client headers never go upstream
+    /// wholesale: in passthrough, only Anthropic's version and beta flags; through an
+    /// adapter, the headers the plugin asks for; and, for a `forward_client_auth`
+    /// deployment, the client's own credentials (not the one it gave the gateway).
+    pub fn new(
+        deployment: &Deployment,
+        path: &str,
+        plugin_headers: Vec<(String, String)>,
+        body: Bytes,
+        client: &ClientHeaders<'_>,
+        passthrough: bool,
+    ) -> Result<Self, GatewayError> {
+        let config = &deployment.config;
+        let mut headers = HeaderMap::with_capacity(6);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let mut forwarded_auth = false;
+        if config.forward_client_auth {
+            // The gateway's own key never goes upstream, even when a client sends it in
+            // more than one header.
+            let gateway_key = client.credential.0.and_then(|name| Some(token_in(name, client.headers.get(name)?)));
+            for name in CLIENT_AUTH_HEADERS {
+                if let Some(value) = client.headers.get(name).filter(|v| Some(token_in(name, v)) != gateway_key) {
+                    let mut value = value.clone();
+                    value.set_sensitive(true);
+                    headers.insert(name, value);
+                    forwarded_auth = true;
+                }
+            }
+        }
+        if let Some(key) = config.api_key.as_ref().filter(|_| !forwarded_auth)
+            && let Ok(mut value) = match config.provider.key_header {
+                KeyHeader::Bearer => HeaderValue::try_from(format!("Bearer {}", key.expose())),
+                KeyHeader::XApiKey => HeaderValue::try_from(key.expose()),
+            }
+        {
+            value.set_sensitive(true);
+            let name = match config.provider.key_header {
+                KeyHeader::Bearer => AUTHORIZATION,
+                KeyHeader::XApiKey => X_API_KEY.clone(),
+            };
+            headers.insert(name, value);
+        }
+        if passthrough && config.provider.wire == Wire::AnthropicMessages {
+            if let Some(version) = client.headers.get(&ANTHROPIC_VERSION_HEADER) {
+                headers.insert(ANTHROPIC_VERSION_HEADER.clone(), version.clone());
+            }
+            for beta in client.headers.get_all(&ANTHROPIC_BETA_HEADER) {
+                headers.append(ANTHROPIC_BETA_HEADER.clone(), beta.clone());
+            }
+        }
+        for (name, value) in plugin_headers {
+            let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str()))
+            else {
+                tracing::warn!(header = %name, "adapter plugin asked for an invalid header; ignored");
+                continue;
+            };
+            if HOST_ONLY_HEADERS.contains(&name.as_str()) {
+                tracing::warn!(header = %name, "adapter plugin asked for a header only the host sets; ignored");
+                continue;
+            }
+            headers.insert(name, value);
+        }
+        if config.provider.wire == Wire::AnthropicMessages && !headers.contains_key(&ANTHROPIC_VERSION_HEADER) {
+            headers.insert(ANTHROPIC_VERSION_HEADER.clone(), HeaderValue::from_static(ANTHROPIC_VERSION));
+        }
+        for (name, value) in &config.extra_headers {
+            headers.insert(name.clone(), value.clone());
+        }
+        let url = deployment.url(path).map_err(|e| {
+            GatewayError::new(ErrorKind::Internal, format!("deployment {}: bad upstream URL: {e}", config.id))
+        })?;
+        Ok(Self { url, headers, body })
+    }
+}
+
+/// What an attempt got back.
+pub enum Reply {
+    /// A whole response: any non-streamed answer, and every error answer.
+    Complete { status: StatusCode, headers: HeaderMap, body: Bytes },
+    /// A successful streamed response, its body still to come.
+    Stream(reqwest::Response),
+}
+
+/// An attempt that got no answer.
+#[derive(Debug, Clone)]
+pub enum NoReply {
+    /// The upstream could not be reached, or the connection broke before the answer was whole.
+    Connect(String),
+    Timeout(Duration),
+}
+
+pub async fn send(deployment: &Deployment, request: UpstreamRequest, stream: bool) -> Result<Reply, NoReply> {
+    let config = &deployment.config;
+    let pending = deployment.client.post(request.url).headers(request.headers).body(request.body).send();
+    if stream {
+        let response = tokio::time::timeout(config.stream_timeout, pending)
+            .await
+            .map_err(|_| NoReply::Timeout(config.stream_timeout))?
+            .map_err(connect_error)?;
+        if response.status().is_success() {
+            return Ok(Reply::Stream(response));
+        }
+        return read_whole(response, config.stream_timeout).await;
+    }
+    let whole = async {
+        let response = pending.await.map_err(connect_error)?;
+        read_whole(response, config.timeout).await
+    };
+    tokio::time::timeout(config.timeout, whole).await.map_err(|_| NoReply::Timeout(config.timeout))?
+}
+
+async fn read_whole(response: reqwest::Response, timeout: Duration) -> Result<Reply, NoReply> {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = tokio::time::timeout(timeout, response.bytes())
+        .await
+        .map_err(|_| NoReply::Timeout(timeout))?
+        .map_err(connect_error)?;
+    Ok(Reply::Complete { status, headers, body })
+}
+
+/// The innermost cause ("Connection refused (os error 111)") says more than reqwest's
+/// outer message, and carries no URL.
+fn connect_error(error: reqwest::Error) -> NoReply {
+    let mut cause: &dyn std::error::Error = &error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    NoReply::Connect(cause.to_string())
+}
+
+/// Statuses worth another attempt: the upstream is busy or broken, not the request.
+pub fn is_retryable(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504 | 529)
+}
+
+/// Statuses that say "not this deployment" (bad key, no access, no such model): the
+/// next fallback group may still serve.
+pub fn warrants_fallback(status: StatusCode) -> bool {
+    is_retryable(status) || matches!(status.as_u16(), 401 | 403 | 404)
+}
+
+/// The `retry-after` an upstream asked for, in whole seconds.
+pub fn retry_after(headers: &HeaderMap) -> Option<u64> {
+    headers.get(http::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// Upstream response headers a client may act on: rate-limit state and retry hints.
+pub fn forwarded_headers(upstream: &HeaderMap, out: &mut HeaderMap) {
+    for (name, value) in upstream {
+        let name_str = name.as_str();
+        if name_str == "retry-after"
+            || name_str.starts_with("x-ratelimit-")
+            || name_str.starts_with("anthropic-ratelimit-")
+        {
+            out.append(name.clone(), value.clone());
+        } else if name_str == "request-id" || name_str == "x-request-id" {
+            out.insert(HeaderName::from_static("x-upstream-request-id"), value.clone());
+        }
+    }
+}
