@@ -300,9 +300,9 @@ async fn a_truncated_or_foreign_version_plugin_keeps_the_old_one() {
     assert_eq!(info(&gateway, &[]).await["client"], "marker-v1", "the old version still serves");
 
     // The same plugin, but built for an API version this gateway does not know.
-    let foreign = String::from_utf8_lossy(&v2).contains(r#""api":"0.1.0""#);
+    let foreign = String::from_utf8_lossy(&v2).contains(r#""api":"0.2.0""#);
     assert!(foreign, "the SDK's metadata section is in the component");
-    let needle = br#""api":"0.1.0""#;
+    let needle = br#""api":"0.2.0""#;
     let mut patched = v2.clone();
     while let Some(at) = patched.windows(needle.len()).position(|w| w == needle) {
         patched[at..at + needle.len()].copy_from_slice(br#""api":"9.9.9""#);
@@ -405,7 +405,7 @@ async fn the_admin_view_describes_every_plugin() {
         ]
     );
     for plugin in plugins {
-        assert_eq!(plugin["api_version"], "0.1.0");
+        assert_eq!(plugin["api_version"], "0.2.0");
         assert_eq!(plugin["hash"].as_str().unwrap().len(), 64);
         assert!(plugin["loaded_at"].as_u64().unwrap() > 1_700_000_000);
         assert!(plugin["stats"]["calls"].as_u64().is_some());

@@ -106,7 +106,7 @@ pub async fn seed(database: &Database, scope: &Scope, count: usize, needle_every
     let mut random = Lcg(7);
     for index in 0..count {
         let text = memory_text(&mut random, index, needle_every);
-        writer.memory(NewMemory::new(scope.clone(), Some("bench".to_owned()), None, text));
+        writer.memory(NewMemory::new(scope.clone(), Some("bench".to_owned()), None, &text));
     }
     writer.flush().await;
     anyhow::ensure!(writer.dropped() == 0, "the writer dropped memories");
@@ -127,7 +127,7 @@ pub async fn run(scopes: usize, per_scope: usize, searches: usize) -> Result<()>
     let mut random = Lcg(11);
     for index in 0..scopes * per_scope {
         let text = memory_text(&mut random, index / scopes, 50);
-        writer.memory(NewMemory::new(scope(index % scopes), None, None, text));
+        writer.memory(NewMemory::new(scope(index % scopes), None, None, &text));
         if index % 50_000 == 49_999 {
             writer.flush().await;
         }

@@ -1,6 +1,7 @@
 //! The crate's layering, checked on its own source: each top-level module may use only
 //! the modules of lower layers (docs/architecture/README.md draws them), so
 //! dependencies point one way and no circle can form among them.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -21,7 +21,10 @@ fn repo() -> PathBuf {
 }
 
 async fn load(yaml: &str) -> PluginSet {
-    let dist = repo().join("plugins/dist");
+    load_from(&repo().join("plugins/dist"), yaml).await
+}
+
+async fn load_from(dist: &Path, yaml: &str) -> PluginSet {
     let lookup = |var: &str| (var == "MEMORY_PROXY_PLUGINS_DIR").then(|| dist.display().to_string());
     let config = Config::parse(yaml, &lookup, Path::new(".")).unwrap().config;
     let host = PluginHost::new(&config.plugins).unwrap();
@@ -111,6 +114,70 @@ async fn claude_code_detector_reads_the_recorded_request() {
 }
 
 #[tokio::test]
+async fn the_agents_detectors_name_what_they_wrap_around_the_users_words() {
+    let set = load("plugins:\n  detectors: [{name: claude-code-detector}, {name: codex-detector}]\n").await;
+    for (file, api) in
+        [("claude-code-2.1.197.json", ClientApi::AnthropicMessages), ("codex-0.171.0.json", ClientApi::OpenAiResponses)]
+    {
+        let (headers, body) = fixture(file);
+        let detection = set.detect(&detect_request(api, &headers, &body)).await.unwrap();
+        assert!(!detection.scaffolding.is_empty(), "{file}");
+        let words = memory_proxy::core::prompt::user_words(&body, &detection.scaffolding).unwrap();
+        assert_eq!((words.text.as_str(), words.new_turn), ("Say hello", true), "{file}: only what the user typed");
+    }
+    // Claude Code's words share a user message with its reminders: without the tags,
+    // the reminders would be taken for them.
+    let (_, body) = fixture("claude-code-2.1.197.json");
+    let unwrapped = memory_proxy::core::prompt::user_words(&body, &[]).unwrap();
+    assert!(unwrapped.text.starts_with("<system-reminder>"), "{}", unwrapped.text);
+}
+
+#[tokio::test]
+async fn plugins_built_against_api_0_1_0_keep_working() {
+    let old = repo().join("tests/fixtures/plugins-v0.1.0");
+    let yaml = "plugins:
+  detectors: [{name: claude-code-detector}]
+  memory_injector: {name: system-prompt-injector}
+  provider_adapters: [{name: anthropic-adapter, providers: [anthropic]}]
+";
+    let set = load_from(&old, yaml).await;
+    assert!(set.all().all(|plugin| plugin.metadata.api == "0.1.0"), "the fixtures are 0.1.0 builds");
+
+    let (headers, body) = fixture("claude-code-2.1.197.json");
+    let detection = set.detect(&detect_request(ClientApi::AnthropicMessages, &headers, &body)).await.unwrap();
+    assert_eq!(detection.client.unwrap().value, "claude-code");
+    assert_eq!(detection.project.unwrap().value, "/tmp/demo-project");
+    assert!(detection.scaffolding.is_empty(), "0.1.0 cannot name it");
+
+    let request = InjectRequest {
+        api: Api::AnthropicMessages,
+        scope: Scope { user: "ana".into(), project: None, client: None },
+        query: "tea?".into(),
+        memories: vec![memory("1", "Ana likes tea.", 0.9)],
+        token_budget: 500,
+    };
+    let patch = set.inject(&request).await.unwrap().unwrap();
+    assert_eq!(patch.position, Position::SystemAppend);
+    assert!(patch.text.contains("Ana likes tea."), "{}", patch.text);
+
+    let adapter = set.adapter_for("anthropic").unwrap();
+    let ctx = context(Api::OpenaiChat, "anthropic");
+    let translated = adapter.translate_request(&ctx, r#"{"model":"m","messages":[{"role":"user","content":"Q"}]}"#);
+    assert_eq!(translated.await.unwrap().path, "/v1/messages");
+    let refused = adapter.translate_request(&ctx, r#"{"model":"m","messages":[],"n":3}"#).await.unwrap_err();
+    assert_eq!(refused.param.as_deref(), Some("n"), "0.1.0's errors convert too");
+    let mut stream = adapter.open_stream(&ctx).await.unwrap();
+    let start =
+        json!({ "type": "message_start", "message": { "id": "m", "model": "c", "usage": { "input_tokens": 2 } } });
+    stream.push(SseEvent::named("message_start", start.to_string())).await.unwrap();
+    let delta = json!({ "type": "content_block_delta", "index": 0, "delta": { "type": "text_delta", "text": "Hi" } });
+    let out = stream.push(SseEvent::named("content_block_delta", delta.to_string())).await.unwrap();
+    assert!(out.iter().any(|e| e.data.contains("Hi")), "{out:?}");
+    let (_, completed) = stream.finish().await.unwrap();
+    assert!(!completed, "no message_stop was sent");
+}
+
+#[tokio::test]
 async fn claude_code_detector_reads_the_older_prompt_and_remembers_sessions() {
     let set = load("plugins:\n  detectors: [{name: claude-code-detector}]\n").await;
     let v20 = DetectRequest {
@@ -191,7 +258,7 @@ async fn system_prompt_injector_orders_dedupes_and_respects_the_budget() {
     assert_eq!(patch.position, Position::SystemAppend);
     let lines: Vec<&str> = patch.text.lines().collect();
     assert_eq!(lines.first(), Some(&"<memories>"));
-    assert_eq!(lines[2..4], ["- The team prefers Rust 2024.", "- Deploys go through GitHub Actions."]);
+    assert_eq!(lines[2..4], [r#"- "The team prefers Rust 2024.""#, r#"- "Deploys go through GitHub Actions.""#]);
     assert_eq!(lines.last(), Some(&"</memories>"));
     assert!(!patch.text.contains("trivia"), "below min_score");
 
@@ -213,26 +280,27 @@ async fn injection_patches_the_body_in_the_clients_api() {
         },
         project: None,
         client: None,
+        scaffolding: Vec::new(),
     };
     let mut body =
         JsonBody::parse(br#"{"model":"m","messages":[{"role":"user","content":"What did I say?"}]}"#).unwrap();
     let memories = vec![memory("1", "Ana likes tea.", 0.9)];
-    let changed = memory_proxy::pipeline::inject::inject(
+    let patch = memory_proxy::pipeline::inject::patch_for(
         &set,
         ClientApi::OpenAiChat,
         &identity,
-        &mut body,
         "What did I say?",
         memories,
         500,
     )
     .await
+    .unwrap()
     .unwrap();
-    assert!(changed);
+    memory_proxy::pipeline::inject::apply_patch(ClientApi::OpenAiChat, &mut body, &patch).unwrap();
     let content = body.get::<Value>("messages").unwrap().unwrap()[0]["content"].as_str().unwrap().to_owned();
     assert!(
         content.starts_with("<memories>")
-            && content.contains("- Ana likes tea.")
+            && content.contains(r#"- "Ana likes tea.""#)
             && content.ends_with("What did I say?")
     );
 }

@@ -105,7 +105,8 @@ pub fn content_text(content: &Value) -> String {
 }
 
 /// Streams pre-rendered SSE events, honouring the chunk delay and a
-/// `drop_after_events` fault, and notes whether the client stayed to the end.
+/// `drop_after_events` and `linger_ms` faults, and notes whether the client stayed to
+/// the end.
 pub fn sse_response(state: Arc<MockState>, exchange: &Exchange, events: Vec<String>) -> Response {
     struct Guard {
         state: Arc<MockState>,
@@ -125,11 +126,15 @@ pub fn sse_response(state: Arc<MockState>, exchange: &Exchange, events: Vec<Stri
     }
     let delay = state.options.chunk_delay();
     let drop_after = exchange.fault.drop_after_events;
+    let linger = exchange.fault.linger_ms.map(std::time::Duration::from_millis);
     let guard = Guard { state, id: exchange.id, outcome: None };
     let body = stream::unfold((events.into_iter().enumerate(), guard), move |(mut events, mut guard)| async move {
         let (index, event) = match events.next() {
             Some(next) => next,
             None => {
+                if let Some(linger) = linger {
+                    tokio::time::sleep(linger).await;
+                }
                 guard.settle(true);
                 return None;
             }

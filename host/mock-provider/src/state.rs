@@ -56,6 +56,10 @@ pub struct Fault {
     /// For streams: send this many events, then break the connection.
     #[serde(default)]
     pub drop_after_events: Option<usize>,
+    /// For streams: after the last event, keep the body open this long before ending
+    /// it (a client that hangs up after the answer's last event leaves before the end).
+    #[serde(default)]
+    pub linger_ms: Option<u64>,
     /// How many requests this fault applies to (default 1).
     #[serde(default = "one")]
     pub times: u32,

@@ -7,11 +7,19 @@
 //!
 //! Some versions state no directory: then the project seen before with the same
 //! `X-Claude-Code-Session-Id` applies (kept in the plugin's key-value store).
+//!
+//! It also names the tags Claude Code wraps around the user's words, so the host
+//! recalls for and remembers what the user typed, not the reminders around it.
 
 use memory_proxy_sdk::detector::{Detector, Identity, Request};
 use memory_proxy_sdk::host::kv;
 
 const SESSION_HEADER: &str = "x-claude-code-session-id";
+/// What Claude Code puts around the user's words in user messages: reminders (agent
+/// types, skills, the date, CLAUDE.md), and a slash command's name, message and output.
+/// A command's arguments (`<command-args>`) are the user's own.
+const SCAFFOLDING: [&str; 5] =
+    ["system-reminder", "command-name", "command-message", "local-command-stdout", "local-command-stderr"];
 const DIRECTORY_LABELS: [&str; 2] = ["Primary working directory:", "Working directory:"];
 
 struct ClaudeCodeDetector;
@@ -55,7 +63,9 @@ impl Detector for ClaudeCodeDetector {
             },
             (None, None) => (None, "Claude Code; no working directory in the prompt"),
         };
-        Ok(Identity { user: None, project, client: Some("claude-code".into()), reason: reason.into() })
+        let identity =
+            Identity { user: None, project, client: Some("claude-code".into()), ..Identity::because(reason) };
+        Ok(identity.wrapped_in(&SCAFFOLDING))
     }
 }
 

@@ -1,9 +1,15 @@
 //! Codex CLI: the client from its user agent (`codex_cli_rs/...`, `codex_exec/...`) or
 //! its `originator` header; the project from the `<cwd>` of the environment context it
 //! puts in the conversation, or else from the `workspaces` of its
-//! `x-codex-turn-metadata` header.
+//! `x-codex-turn-metadata` header. It names the tags Codex wraps its context in, so
+//! the host takes the user's words alone.
 
 use memory_proxy_sdk::detector::{Detector, Identity, Request};
+
+/// What Codex puts in user messages besides the user's words: its environment
+/// context (working directory, shell, date) and AGENTS.md. Its own instructions come as
+/// developer messages, never taken for the user's.
+const SCAFFOLDING: [&str; 2] = ["environment_context", "user_instructions"];
 
 struct CodexDetector;
 
@@ -44,7 +50,8 @@ impl Detector for CodexDetector {
                 None => (None, "Codex; no working directory stated"),
             },
         };
-        Ok(Identity { user: None, project, client: Some("codex".into()), reason: reason.into() })
+        let identity = Identity { user: None, project, client: Some("codex".into()), ..Identity::because(reason) };
+        Ok(identity.wrapped_in(&SCAFFOLDING))
     }
 }
 

@@ -116,7 +116,7 @@ impl Detector for HeaderDetector {
             reasons.push(format!("client from {} matching `{}`", rule.header, rule.pattern.as_str()));
             rule.value.clone()
         });
-        Ok(Identity { user, project: None, client, reason: reasons.join("; ") })
+        Ok(Identity { user, client, ..Identity::because(reasons.join("; ")) })
     }
 }
 

@@ -19,7 +19,13 @@ pub trait Detector: Sized + 'static {
 impl Identity {
     /// An identity with no field set yet, and the reason to report when some are.
     pub fn because(reason: impl Into<String>) -> Self {
-        Identity { user: None, project: None, client: None, reason: reason.into() }
+        Identity { user: None, project: None, client: None, reason: reason.into(), scaffolding: Vec::new() }
+    }
+
+    /// The same identity, naming the tags its client wraps around the user's words.
+    pub fn wrapped_in(mut self, tags: &[&str]) -> Self {
+        self.scaffolding = tags.iter().map(|tag| (*tag).to_owned()).collect();
+        self
     }
 
     pub fn is_empty(&self) -> bool {

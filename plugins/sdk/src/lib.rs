@@ -32,7 +32,7 @@ pub mod provider_adapter;
 
 /// The plugin API version this SDK implements (the WIT package version). The host
 /// reads it from the plugin before compiling it and refuses versions it does not know.
-pub const API_VERSION: &str = "0.1.0";
+pub const API_VERSION: &str = "0.2.0";
 
 /// The name of the custom section that carries a plugin's metadata.
 pub const METADATA_SECTION: &str = "memory-proxy-plugin";
@@ -47,7 +47,7 @@ pub use wire::tokens;
 #[allow(unsafe_code)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit/v0.1.0",
+        path: "../../wit/v0.2.0",
         world: "detector",
         pub_export_macro: true,
         export_macro_name: "export_detector",
@@ -56,28 +56,28 @@ pub mod bindings {
 
     pub mod injector {
         wit_bindgen::generate!({
-            path: "../../wit/v0.1.0",
+            path: "../../wit/v0.2.0",
             world: "memory-injector",
             pub_export_macro: true,
             export_macro_name: "export_memory_injector",
             default_bindings_module: "::memory_proxy_sdk::bindings::injector",
             with: {
-                "memory-proxy:plugin/types@0.1.0": crate::bindings::memory_proxy::plugin::types,
-                "memory-proxy:plugin/host@0.1.0": crate::bindings::memory_proxy::plugin::host,
+                "memory-proxy:plugin/types@0.2.0": crate::bindings::memory_proxy::plugin::types,
+                "memory-proxy:plugin/host@0.2.0": crate::bindings::memory_proxy::plugin::host,
             },
         });
     }
 
     pub mod adapter {
         wit_bindgen::generate!({
-            path: "../../wit/v0.1.0",
+            path: "../../wit/v0.2.0",
             world: "provider-adapter",
             pub_export_macro: true,
             export_macro_name: "export_provider_adapter",
             default_bindings_module: "::memory_proxy_sdk::bindings::adapter",
             with: {
-                "memory-proxy:plugin/types@0.1.0": crate::bindings::memory_proxy::plugin::types,
-                "memory-proxy:plugin/host@0.1.0": crate::bindings::memory_proxy::plugin::host,
+                "memory-proxy:plugin/types@0.2.0": crate::bindings::memory_proxy::plugin::types,
+                "memory-proxy:plugin/host@0.2.0": crate::bindings::memory_proxy::plugin::host,
             },
         });
     }
@@ -105,7 +105,7 @@ macro_rules! __embed_metadata {
         #[allow(unsafe_code)]
         const _: () = {
             const TEXT: &str = concat!(
-                "{\"api\":\"0.1.0\",\"name\":\"",
+                "{\"api\":\"0.2.0\",\"name\":\"",
                 env!("CARGO_PKG_NAME"),
                 "\",\"version\":\"",
                 env!("CARGO_PKG_VERSION"),

@@ -39,6 +39,18 @@ impl ClientApi {
         GatewayError::new(ErrorKind::BadGateway, message).stream_event(self.error_shape())
     }
 
+    /// True for the event that ends a successful answer in this API: OpenAI chat's
+    /// `[DONE]`, Anthropic's `message_stop`, Responses' `response.completed`.
+    pub fn is_answer_end(self, event: &SseEvent) -> bool {
+        match self {
+            Self::OpenAiResponses => event.event.as_deref() == Some("response.completed"),
+            _ => match self.error_shape() {
+                ErrorShape::OpenAi => event.data == "[DONE]",
+                ErrorShape::Anthropic => event.event.as_deref() == Some("message_stop"),
+            },
+        }
+    }
+
     /// True for the event that properly ends this API's stream.
     pub fn is_stream_end(self, event: &SseEvent) -> bool {
         match self {

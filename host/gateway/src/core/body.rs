@@ -46,12 +46,16 @@ impl JsonBody {
 
     /// Sets a field, in place if present, else at the end.
     pub fn set(&mut self, key: &str, value: &impl Serialize) -> Result<(), serde_json::Error> {
-        let raw = serde_json::value::to_raw_value(value)?;
+        self.set_raw(key, serde_json::value::to_raw_value(value)?);
+        Ok(())
+    }
+
+    /// Sets a field to raw JSON text, in place if present, else at the end.
+    pub fn set_raw(&mut self, key: &str, raw: Box<RawValue>) {
         match self.fields.iter_mut().find(|(k, _)| k == key) {
             Some((_, slot)) => *slot = raw,
             None => self.fields.push((key.to_owned(), raw)),
         }
-        Ok(())
     }
 
     pub fn to_bytes(&self) -> Bytes {

@@ -30,6 +30,10 @@ pub struct Identity {
     pub user: Field,
     pub project: Option<Field>,
     pub client: Option<Field>,
+    /// The tags the client wraps around the user's words in user messages, as its
+    /// detector named them (see `core::prompt::user_words`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scaffolding: Vec<String>,
 }
 
 impl Identity {

@@ -54,31 +54,57 @@ pub fn excerpts(api: ClientApi, body: &JsonBody) -> (String, String) {
 /// remembered by.
 #[derive(Debug, PartialEq, Eq)]
 pub struct UserWords {
-    /// The text of the last user message that has any.
+    /// The text of the last user message that has any of the user's own.
     pub text: String,
+    /// That message's place in the conversation (`messages` or `input`).
+    pub index: usize,
     /// That message ends the conversation: a new turn. Otherwise the client is going
-    /// round a tool loop (its last message holds tool results).
+    /// round a tool loop (its last message holds tool results, or only scaffolding).
     pub new_turn: bool,
 }
 
-pub fn user_words(body: &JsonBody) -> Option<UserWords> {
+/// The user's words of the newest turn: the newest user message's text, without the
+/// elements of the `scaffolding` tags the client wraps around them (its reminders,
+/// context, command output); a user message left with no words is passed over.
+pub fn user_words(body: &JsonBody, scaffolding: &[String]) -> Option<UserWords> {
     let raw = body.raw("messages").or_else(|| body.raw("input"))?;
+    let words = |raw: &RawValue| {
+        let text = text_of(raw);
+        let text = match without_elements(&text, scaffolding) {
+            Cow::Borrowed(_) => text,
+            Cow::Owned(stripped) => stripped,
+        };
+        Some(text.trim().to_owned()).filter(|t| !t.is_empty())
+    };
     if raw.get().starts_with('"') {
-        return Some(UserWords { text: text_of(raw), new_turn: true }).filter(|w| !w.text.trim().is_empty());
+        return words(raw).map(|text| UserWords { text, index: 0, new_turn: true });
     }
     let mut user_contents = Vec::new();
-    let mut last_is_user = false;
-    for message in messages(raw) {
-        last_is_user = message.role == "user";
-        if last_is_user {
-            user_contents.push(message.content);
+    let mut count = 0;
+    for (index, message) in messages(raw).enumerate() {
+        if message.role == "user" {
+            user_contents.push((index, message.content));
+        }
+        count = index + 1;
+    }
+    user_contents.into_iter().rev().find_map(|(index, content)| {
+        let text = words(content?)?;
+        Some(UserWords { text, index, new_turn: index + 1 == count })
+    })
+}
+
+/// `text` without each `<tag>...</tag>` element of `tags` (an element left open runs
+/// to the end).
+fn without_elements<'t>(text: &'t str, tags: &[String]) -> Cow<'t, str> {
+    let mut text = Cow::Borrowed(text);
+    for tag in tags {
+        let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+        while let Some(start) = text.find(&open) {
+            let end = text[start..].find(&close).map_or(text.len(), |at| start + at + close.len());
+            text.to_mut().replace_range(start..end, "");
         }
     }
-    let newest = user_contents.len();
-    user_contents.into_iter().enumerate().rev().find_map(|(index, content)| {
-        let text = content.map(text_of).unwrap_or_default();
-        (!text.trim().is_empty()).then(|| UserWords { text, new_turn: last_is_user && index + 1 == newest })
-    })
+    text
 }
 
 #[derive(Deserialize)]
@@ -87,6 +113,28 @@ struct MessageView<'a> {
     role: Cow<'a, str>,
     #[serde(borrow, default)]
     content: Option<&'a RawValue>,
+    /// Where the message is in the array's text (set by [`messages`]).
+    #[serde(skip)]
+    span: (usize, usize),
+}
+
+/// How a conversation opens, as raw JSON text: from its start through its first user
+/// message (system and developer messages before it included), or a whole string
+/// input. Agents resend it unchanged on every turn.
+pub fn opening(conversation: &RawValue) -> &str {
+    let text = conversation.get();
+    if text.starts_with('"') {
+        return text;
+    }
+    match messages(conversation).find(|m| m.role == "user") {
+        Some(first) => &text[..first.span.1],
+        None => text,
+    }
+}
+
+/// Where the message at `index` is in the conversation's text, when it is the user's.
+pub fn user_message_span(conversation: &RawValue, index: usize) -> Option<(usize, usize)> {
+    messages(conversation).nth(index).filter(|m| m.role == "user").map(|m| m.span)
 }
 
 /// The messages of a JSON array one by one, each parsed only as far as its role, so
@@ -104,8 +152,9 @@ fn messages(raw: &RawValue) -> impl Iterator<Item = MessageView<'_>> {
         }
         let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<MessageView<'_>>();
         match stream.next() {
-            Some(Ok(message)) => {
+            Some(Ok(mut message)) => {
                 let after = offset + stream.byte_offset();
+                message.span = (offset, after);
                 position = text[after..].trim_start().strip_prefix(',').map(|r| text.len() - r.len());
                 Some(message)
             }
@@ -184,22 +233,65 @@ mod tests {
 
     #[test]
     fn user_words_of_new_turns_and_tool_loops() {
-        let words = |body: &str| user_words(&JsonBody::parse(body.as_bytes()).unwrap());
+        let words = |body: &str| user_words(&JsonBody::parse(body.as_bytes()).unwrap(), &[]);
         let new = words(
             r#"{"messages":[{"role":"user","content":"old"},{"role":"assistant","content":"a"},{"role":"user","content":[{"type":"text","text":"new"}]}]}"#,
         );
-        assert_eq!(new, Some(UserWords { text: "new".into(), new_turn: true }));
+        assert_eq!(new, Some(UserWords { text: "new".into(), index: 2, new_turn: true }));
         let looping = words(
             r#"{"messages":[{"role":"user","content":"fix it"},{"role":"assistant","content":[{"type":"tool_use","id":"t","name":"x","input":{}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"done"}]}]}"#,
         );
-        assert_eq!(looping, Some(UserWords { text: "fix it".into(), new_turn: false }));
+        assert_eq!(looping, Some(UserWords { text: "fix it".into(), index: 0, new_turn: false }));
         let responses = words(
             r#"{"input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"fix it"}]},{"type":"function_call_output","call_id":"c","output":"ok"}]}"#,
         );
-        assert_eq!(responses, Some(UserWords { text: "fix it".into(), new_turn: false }));
-        assert_eq!(words(r#"{"input":"hi"}"#), Some(UserWords { text: "hi".into(), new_turn: true }));
+        assert_eq!(responses, Some(UserWords { text: "fix it".into(), index: 0, new_turn: false }));
+        assert_eq!(words(r#"{"input":"hi"}"#), Some(UserWords { text: "hi".into(), index: 0, new_turn: true }));
         assert_eq!(words(r#"{"messages":[{"role":"user","content":"  "}]}"#), None);
         assert_eq!(words(r#"{"messages":[]}"#), None);
+    }
+
+    #[test]
+    fn user_words_without_the_clients_scaffolding() {
+        let tags = ["system-reminder".to_owned(), "environment_context".to_owned()];
+        let words = |body: &str| user_words(&JsonBody::parse(body.as_bytes()).unwrap(), &tags);
+        // Claude Code: reminders as blocks before the words, and inside a block.
+        let claude = words(
+            r#"{"messages":[{"role":"user","content":[{"type":"text","text":"<system-reminder>\nAgents: ...\n</system-reminder>"},{"type":"text","text":"Our staging database is called heron <system-reminder>today is Monday</system-reminder>"}]}]}"#,
+        );
+        assert_eq!(
+            claude,
+            Some(UserWords { text: "Our staging database is called heron".into(), index: 0, new_turn: true })
+        );
+        // A tool loop whose last user message holds a tool result and a reminder only.
+        let looping = words(
+            r#"{"messages":[{"role":"user","content":"fix it"},{"role":"assistant","content":[{"type":"tool_use","id":"t","name":"x","input":{}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"done"},{"type":"text","text":"<system-reminder>x</system-reminder>"}]}]}"#,
+        );
+        assert_eq!(looping, Some(UserWords { text: "fix it".into(), index: 0, new_turn: false }));
+        // Codex: the environment context is a user message of its own.
+        let codex = words(
+            r#"{"input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"<environment_context>\n<cwd>/x</cwd>\n</environment_context>"}]},{"type":"message","role":"user","content":[{"type":"input_text","text":"Say hello"}]}]}"#,
+        );
+        assert_eq!(codex, Some(UserWords { text: "Say hello".into(), index: 1, new_turn: true }));
+        let unclosed = words(r#"{"messages":[{"role":"user","content":"Hi <system-reminder> and the rest"}]}"#);
+        assert_eq!(unclosed.map(|w| w.text).as_deref(), Some("Hi"));
+        let only = words(r#"{"messages":[{"role":"user","content":"<system-reminder>x</system-reminder>"}]}"#);
+        assert_eq!(only, None);
+    }
+
+    #[test]
+    fn openings_and_user_message_spans() {
+        let raw = RawValue::from_string(
+            r#"[{"role":"system","content":"S"},{"role":"user","content":"Q1"},{"role":"assistant","content":"A"},{"role":"user","content":"Q2"}]"#.to_owned(),
+        )
+        .unwrap();
+        assert_eq!(opening(&raw), r#"[{"role":"system","content":"S"},{"role":"user","content":"Q1"}"#);
+        let (start, end) = user_message_span(&raw, 3).unwrap();
+        assert_eq!(&raw.get()[start..end], r#"{"role":"user","content":"Q2"}"#);
+        assert_eq!(user_message_span(&raw, 2), None, "not a user message");
+        assert_eq!(user_message_span(&raw, 9), None);
+        let input = RawValue::from_string(r#""just text""#.to_owned()).unwrap();
+        assert_eq!(opening(&input), r#""just text""#);
     }
 
     #[test]

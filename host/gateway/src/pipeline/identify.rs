@@ -21,7 +21,8 @@ pub const PROJECT_HEADER: &str = "x-memory-project";
 
 /// Resolves the identity of a request. `body` is None for calls without a prompt
 /// (e.g. `GET /memory-routing/info`); `key` is the virtual key used, whose pinned
-/// user and project win over everything else.
+/// user and project win over everything else, and which otherwise has a user of its
+/// own (see [`KeyRecord::scope_user`]).
 pub async fn identify(
     plugins: &PluginSet,
     mappings: &UserIdMappings,
@@ -30,9 +31,9 @@ pub async fn identify(
     body: Option<&JsonBody>,
     key: Option<&KeyRecord>,
 ) -> Result<Identity, GatewayError> {
-    let pinned = |value: Option<&String>| {
+    let pinned = |value: Option<&str>| {
         let key = key?;
-        value.map(|value| Field { value: value.clone(), source: Source::Key { id: key.id.clone() } })
+        value.map(|value| Field { value: value.to_owned(), source: Source::Key { id: key.id.clone() } })
     };
     let explicit = |name: &str| {
         headers
@@ -42,8 +43,10 @@ pub async fn identify(
             .filter(|v| !v.is_empty())
             .map(|value| Field { value: value.to_owned(), source: Source::Header { name: name.to_owned() } })
     };
-    let user = pinned(key.and_then(|k| k.user_id.as_ref())).or_else(|| explicit(mappings.custom_header.as_str()));
-    let project = pinned(key.and_then(|k| k.project.as_ref())).or_else(|| explicit(PROJECT_HEADER));
+    // A virtual key decides its user (pinned, or its own); only the master key and an
+    // unauthenticated gateway let headers and detectors name one.
+    let user = pinned(key.and_then(KeyRecord::scope_user)).or_else(|| explicit(mappings.custom_header.as_str()));
+    let project = pinned(key.and_then(|k| k.project.as_deref())).or_else(|| explicit(PROJECT_HEADER));
     // The client is only ever detected, so detectors run even when headers named
     // the user and the project.
     let detection = detect(plugins, api, headers, body).await?;
@@ -56,6 +59,7 @@ pub async fn identify(
             .unwrap_or_else(|| Field { value: mappings.default_user_id.clone(), source: Source::Default }),
         project: project.or_else(|| from_plugin(detection.project)),
         client: from_plugin(detection.client),
+        scaffolding: detection.scaffolding,
     })
 }
 

@@ -1,29 +1,78 @@
-//! Stage 5, inject: recalled memories go to the memory-injector plugin, whose patch the
-//! host applies to the request body in the client's API. Only the fields the patch
-//! touches are re-encoded; everything else stays as the client sent it.
+//! Stage 5, inject: newly recalled memories go to the memory-injector plugin, whose
+//! patch becomes one of the conversation's blocks; every block of the conversation is
+//! applied to the request body in the client's API, in its place. Only what a block
+//! touches is re-encoded; everything else stays as the client sent it.
 
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
+use super::recall::Recalled;
 use crate::core::api::ClientApi;
 use crate::core::body::JsonBody;
 use crate::core::error::{ErrorKind, GatewayError};
 use crate::core::identity::Identity;
+use crate::core::prompt::user_message_span;
 use crate::plugins::PluginSet;
 use crate::plugins::hooks::{InjectRequest, Memory, Patch, Position, Scope};
+use crate::services::memory::conversation::{Block, Injected, Place};
 
-/// Asks the injector for a patch for `memories` (recalled for `query`) and applies it.
-/// Returns whether the body changed.
+/// What injection did to a request.
+pub struct Injection {
+    /// The conversation's state, when this request changed it (to be kept).
+    pub changed: Option<Injected>,
+    /// Memories offered to the injector for this request.
+    pub recalled: u32,
+}
+
+/// Stage 5: a block for what was newly recalled (placed where the injector says on a
+/// conversation's first turn, into the asking user message on later ones), then every
+/// block of the conversation applied, each in its place, byte for byte as before.
 pub async fn inject(
     plugins: &PluginSet,
     api: ClientApi,
     identity: &Identity,
     body: &mut JsonBody,
+    recalled: Recalled,
+    token_budget: u32,
+) -> Result<Injection, GatewayError> {
+    let Recalled { before, asked, query, memories, .. } = recalled;
+    let recalled = memories.len() as u32;
+    let mut changed = None;
+    if let Some(asked) = asked {
+        let mut state = (*before).clone();
+        let ids: Vec<String> = memories.iter().map(|m| m.id.clone()).collect();
+        if let Some(patch) = patch_for(plugins, api, identity, &query, memories, token_budget).await? {
+            let first_turn = state.asked.is_empty() && state.blocks.is_empty();
+            let place = match patch.position {
+                Position::SystemPrepend if first_turn => Place::SystemStart,
+                Position::SystemAppend if first_turn => Place::SystemEnd,
+                _ => Place::UserMessage { index: asked.index },
+            };
+            state.blocks.push(Block { place, text: patch.text });
+            state.recalled.extend(ids);
+        }
+        state.asked.push(asked);
+        changed = Some(state);
+    }
+    let blocks = changed.as_ref().map_or(&before.blocks, |state| &state.blocks);
+    for block in blocks {
+        apply_block(api, body, block)?;
+    }
+    Ok(Injection { changed, recalled })
+}
+
+/// The injector's patch for `memories` (recalled for `query`); None without memories,
+/// an injector or a patch.
+pub async fn patch_for(
+    plugins: &PluginSet,
+    api: ClientApi,
+    identity: &Identity,
     query: &str,
     memories: Vec<Memory>,
     token_budget: u32,
-) -> Result<bool, GatewayError> {
+) -> Result<Option<Patch>, GatewayError> {
     if memories.is_empty() {
-        return Ok(false);
+        return Ok(None);
     }
     let request = InjectRequest {
         api: api.into(),
@@ -36,10 +85,42 @@ pub async fn inject(
         memories,
         token_budget,
     };
-    match plugins.inject(&request).await? {
-        Some(patch) => apply_patch(api, body, &patch).map(|()| true),
-        None => Ok(false),
-    }
+    plugins.inject(&request).await
+}
+
+/// Applies one of a conversation's blocks. A block whose user message is no longer
+/// there (the client rewrote the conversation) is left out.
+fn apply_block(api: ClientApi, body: &mut JsonBody, block: &Block) -> Result<(), GatewayError> {
+    let position = match block.place {
+        Place::SystemStart => Position::SystemPrepend,
+        Place::SystemEnd => Position::SystemAppend,
+        Place::UserMessage { index } => return into_user_message(api, body, index, &block.text),
+    };
+    apply_patch(api, body, &Patch { position, text: block.text.clone() })
+}
+
+/// `text` into the user message at `index`, before its words. Only that message is
+/// parsed and written again; the rest of the conversation keeps its bytes.
+fn into_user_message(api: ClientApi, body: &mut JsonBody, index: usize, text: &str) -> Result<(), GatewayError> {
+    let field = if api == ClientApi::OpenAiResponses && body.contains("input") { "input" } else { "messages" };
+    let Some(raw) = body.raw(field) else { return Ok(()) };
+    let whole = raw.get();
+    let spliced = if let Ok(only) = serde_json::from_str::<String>(whole) {
+        serde_json::to_string(&format!("{text}\n\n{only}")).map_err(|e| internal(&e))?
+    } else {
+        let Some((start, end)) = user_message_span(raw, index) else { return Ok(()) };
+        let mut message: Value = serde_json::from_str(&whole[start..end]).map_err(|_| malformed(field))?;
+        let content = add_before_user_text(message["content"].take(), text, api).ok_or_else(|| malformed(field))?;
+        message["content"] = content;
+        let message = serde_json::to_string(&message).map_err(|e| internal(&e))?;
+        [&whole[..start], &message, &whole[end..]].concat()
+    };
+    body.set_raw(field, RawValue::from_string(spliced).map_err(|e| internal(&e))?);
+    Ok(())
+}
+
+fn internal(error: &serde_json::Error) -> GatewayError {
+    GatewayError::new(ErrorKind::Internal, error.to_string())
 }
 
 fn malformed(field: &str) -> GatewayError {

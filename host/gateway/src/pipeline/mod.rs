@@ -111,11 +111,20 @@ async fn run(
     let identity = &*outcome.identity.insert(identity);
     let groups = route::plan(&snapshot.router, &request.model, key.map(|k| &**k))?;
     if let Some(memory) = &config.memory {
-        let recalled = recall::recall(services.memories(), memory, api, identity, &request.body).await;
-        outcome.memories_recalled = recalled.memories.len() as u32;
-        outcome.turn = recalled.turn;
-        let (query, memories) = (&recalled.query, recalled.memories);
-        inject::inject(plugins, api, identity, &mut request.body, query, memories, memory.token_budget).await?;
+        let (store, conversations) = (services.memories(), services.conversations());
+        let body = &request.body;
+        if let Some(mut recalled) = recall::recall(store, conversations, memory, api, identity, headers, body).await {
+            outcome.turn = recalled.turn.take();
+            let conversation = recalled.conversation.clone();
+            let budget = memory.token_budget;
+            let injection = inject::inject(plugins, api, identity, &mut request.body, recalled, budget).await?;
+            outcome.memories_recalled = injection.recalled;
+            // Counting tokens is no turn: what it recalled is recalled again by the turn.
+            if let Some(state) = injection.changed.filter(|_| api != ClientApi::AnthropicCountTokens) {
+                conversations.put(&conversation, std::sync::Arc::new(state.clone()));
+                services.journal().conversation(conversation, state);
+            }
+        }
     }
 
     let client = ClientHeaders { headers, credential: calling.credential_header };

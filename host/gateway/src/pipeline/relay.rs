@@ -49,6 +49,8 @@ impl Relay {
             pending: VecDeque::new(),
             events: Vec::new(),
             saw_end: false,
+            answer_queued: false,
+            answer_delivered: false,
             upstream_done: false,
             finished: false,
             status: 200,
@@ -105,6 +107,12 @@ pub struct Relay {
     events: Vec<SseEvent>,
     /// Passthrough: the upstream sent its API's proper end.
     saw_end: bool,
+    /// The client's API's successful end (`[DONE]`, `message_stop`,
+    /// `response.completed`) is queued for the client...
+    answer_queued: bool,
+    /// ...and was handed over: the client has the whole answer, and a client that
+    /// hangs up now (Codex does, right after `response.completed`) got a success.
+    answer_delivered: bool,
     upstream_done: bool,
     finished: bool,
     status: u16,
@@ -121,6 +129,7 @@ impl Relay {
             if let Some(chunk) = self.pending.pop_front() {
                 self.first_byte.get_or_insert_with(|| self.outcome.started.elapsed());
                 self.bytes_out += chunk.len() as u64;
+                self.answer_delivered |= self.answer_queued && self.pending.is_empty();
                 return Some(chunk);
             }
             if self.upstream_done {
@@ -171,6 +180,7 @@ impl Relay {
     /// event by event without it.
     fn pass_events(&mut self, chunk: Option<Bytes>) {
         let api = self.api;
+        self.answer_queued |= self.events.iter().any(|e| api.is_answer_end(e));
         if self.strip_usage_chunk {
             for event in self.events.drain(..) {
                 self.saw_end |= api.is_stream_end(&event);
@@ -191,6 +201,7 @@ impl Relay {
         };
         for event in self.events.drain(..) {
             let translated = translator.push(event).await.map_err(|e| e.message)?;
+            self.answer_queued |= translated.iter().any(|e| self.api.is_answer_end(e));
             self.pending.extend(translated.iter().map(|e| Bytes::from(e.encode())));
         }
         Ok(())
@@ -210,6 +221,7 @@ impl Relay {
             match (flushed, self.translator.as_mut()) {
                 (Ok(()), Some(translator)) => match translator.finish().await {
                     Ok((events, completed)) => {
+                        self.answer_queued |= events.iter().any(|e| self.api.is_answer_end(e));
                         self.pending.extend(events.iter().map(|e| Bytes::from(e.encode())));
                         completed
                     }
@@ -243,7 +255,14 @@ impl Relay {
 
 impl Drop for Relay {
     fn drop(&mut self) {
-        if !self.finished {
+        if !self.finished && self.answer_delivered {
+            // The whole answer reached the client; the upstream's last bytes (or the
+            // end of its body) had not, which the client does not need.
+            self.finished = true;
+            self.outcome.attempt_ended();
+            let observed = self.observer.take().map(StreamObserver::finish).unwrap_or_default();
+            self.outcome.finish(self.status, observed, self.bytes_out, self.first_byte);
+        } else if !self.finished {
             let _request = self.span.enter();
             info!(
                 after_ms = self.outcome.started.elapsed().as_secs_f64() * 1e3,

@@ -32,6 +32,9 @@ pub struct Detection {
     pub user: Option<Decided>,
     pub project: Option<Decided>,
     pub client: Option<Decided>,
+    /// The tags the client wraps around the user's words (the first detector to name
+    /// any decides).
+    pub scaffolding: Vec<String>,
 }
 
 impl Detection {
@@ -41,6 +44,9 @@ impl Detection {
 
     /// Takes the fields this identity sets that no earlier detector decided.
     fn merge(&mut self, plugin: &str, identity: Identity) {
+        if self.scaffolding.is_empty() {
+            self.scaffolding = identity.scaffolding;
+        }
         let decided = |value: String| Decided { value, plugin: plugin.to_owned(), reason: identity.reason.clone() };
         for (slot, value) in [
             (&mut self.user, identity.user),

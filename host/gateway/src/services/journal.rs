@@ -1,5 +1,6 @@
 //! The journal: what a finished request leaves in the database (its analytics record
-//! with the hourly rollups, its key's running spend, the memory its turn leaves),
+//! with the hourly rollups, its key's running spend, the memory its turn leaves, what
+//! memory added to its conversation),
 //! queued by the request path and written by the storage writer in one transaction
 //! per batch window.
 
@@ -11,8 +12,10 @@ use foldhash::{HashMap, HashMapExt};
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::analytics::{KeySpend, Record, Totals};
+use super::memory::conversation::{self, Injected};
 use super::memory::{self, NewMemory};
 use crate::core::histogram::Histogram;
+use crate::core::time::now_ms;
 use crate::storage::Database;
 use crate::storage::writer::Writer;
 
@@ -23,6 +26,8 @@ pub enum Entry {
     KeySpend(String, KeySpend),
     /// A memory a finished turn left.
     Memory(Box<NewMemory>),
+    /// What memory added to a conversation, by its key.
+    Conversation(String, Box<Injected>),
 }
 
 /// The writer of journal entries.
@@ -41,6 +46,11 @@ impl Journal {
     /// Queues a memory to store.
     pub fn memory(&self, memory: NewMemory) {
         self.submit(Entry::Memory(Box::new(memory)));
+    }
+
+    /// Queues a conversation's new state.
+    pub fn conversation(&self, key: String, state: Injected) {
+        self.submit(Entry::Conversation(key, Box::new(state)));
     }
 
     /// Queues a key's spend to persist, for requests that are not logged.
@@ -75,7 +85,10 @@ fn write_batch(transaction: &Transaction<'_>, entries: &[Entry]) -> anyhow::Resu
                 records.push(&**record);
             }
             Entry::KeySpend(id, spend) => spends.push((id.as_str(), *spend)),
-            Entry::Memory(memory) => memory::store::insert(transaction, memory)?,
+            Entry::Memory(memory) => {
+                memory::store::insert(transaction, memory)?;
+            }
+            Entry::Conversation(key, state) => conversation::store(transaction, key, state, now_ms())?,
         }
     }
     insert_records(transaction, &records)?;

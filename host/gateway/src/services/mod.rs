@@ -20,6 +20,7 @@ use crate::storage::Database;
 use journal::Journal;
 use keys::KeyStore;
 use memory::MemoryStore;
+use memory::conversation::Conversations;
 use routing::Router;
 
 /// What one request runs on: the config, the router built from it and the loaded
@@ -44,6 +45,7 @@ struct Inner {
     journal: Journal,
     keys: KeyStore,
     memories: MemoryStore,
+    conversations: Conversations,
     /// The last config reload that failed, and why (shown by the admin API).
     reload_error: Mutex<Option<String>>,
 }
@@ -54,6 +56,7 @@ impl Services {
         let journal = Journal::start(&database, queue_size)?;
         let keys = KeyStore::load(&database)?;
         let memories = MemoryStore::new(&database);
+        let conversations = Conversations::new(&database);
         Ok(Self {
             inner: Arc::new(Inner {
                 current: ArcSwap::from_pointee(snapshot),
@@ -61,6 +64,7 @@ impl Services {
                 journal,
                 keys,
                 memories,
+                conversations,
                 reload_error: Mutex::new(None),
             }),
         })
@@ -89,6 +93,10 @@ impl Services {
 
     pub fn memories(&self) -> &MemoryStore {
         &self.inner.memories
+    }
+
+    pub fn conversations(&self) -> &Conversations {
+        &self.inner.conversations
     }
 
     pub fn set_reload_error(&self, error: Option<String>) {

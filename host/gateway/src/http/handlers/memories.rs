@@ -73,15 +73,13 @@ pub async fn add(
             );
         }
         let identity = scope_of(&ctx, &caller, &headers).await?;
-        let memory = NewMemory::new(Scope::of(&identity), identity.client().map(str::to_owned), None, text.to_owned());
-        let created = json!({
-            "id": memory.id,
-            "text": memory.text,
-            "created_at": memory.created_at,
-            "scope": describe(&identity),
-        });
-        state.memories().add(memory).await.map_err(store_failed)?;
-        Ok((StatusCode::CREATED, Json(created)).into_response())
+        let memory = NewMemory::new(Scope::of(&identity), identity.client().map(str::to_owned), None, text);
+        let (new_id, text, created_at) = (memory.id.clone(), memory.text.clone(), memory.created_at);
+        let id = state.memories().add(memory).await.map_err(store_failed)?;
+        // The same note added again is the one stored before: 200, with its id.
+        let status = if id == new_id { StatusCode::CREATED } else { StatusCode::OK };
+        let body = json!({ "id": id, "text": text, "created_at": created_at, "scope": describe(&identity) });
+        Ok((status, Json(body)).into_response())
     })
     .await
 }

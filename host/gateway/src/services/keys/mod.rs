@@ -60,6 +60,20 @@ pub struct KeyRecord {
     pub updated_at: i64,
 }
 
+impl KeyRecord {
+    /// The memory user of requests made with this key: its pinned user; or, unless
+    /// its metadata sets `allow_scope_headers: true`, a user of the key's own (its id),
+    /// so a key can never act for another user by naming one in a header. None: the
+    /// headers and detectors decide.
+    pub fn scope_user(&self) -> Option<&str> {
+        match &self.user_id {
+            Some(user) => Some(user),
+            None if self.metadata["allow_scope_headers"] == true => None,
+            None => Some(&self.id),
+        }
+    }
+}
+
 /// What changes as a key is used.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Usage {

@@ -44,7 +44,11 @@ impl Turn {
             return None;
         }
         let text = format!("User: {}\nAssistant: {answer}", self.question.trim());
-        Some(NewMemory::new(self.scope, self.client, Some(request_id.to_owned()), text))
+        let memory = NewMemory::new(self.scope, self.client, Some(request_id.to_owned()), &text);
+        // The same question again (a resent or forked turn) is the same memory. Of the
+        // redacted question: not even a hash of a secret is kept.
+        let fingerprint = super::fingerprint(&super::redact::redact(&self.question));
+        Some(NewMemory { fingerprint, ..memory })
     }
 }
 

@@ -76,12 +76,21 @@ impl MemoryStore {
     }
 
     /// Stores a memory now (the memory API; captured turns go through the writer).
-    pub async fn add(&self, memory: NewMemory) -> anyhow::Result<()> {
+    /// The id it is stored under: its own, or that of the same memory stored before.
+    pub async fn add(&self, memory: NewMemory) -> anyhow::Result<String> {
         self.database
             .with(move |connection| {
                 let transaction = connection.transaction()?;
-                insert(&transaction, &memory)?;
-                Ok(transaction.commit()?)
+                let id = match insert(&transaction, &memory)? {
+                    true => memory.id,
+                    false => transaction.query_row(
+                        "SELECT id FROM memories WHERE scope = ?1 AND fingerprint = ?2",
+                        params![memory.scope.token(), memory.fingerprint],
+                        |row| row.get(0),
+                    )?,
+                };
+                transaction.commit()?;
+                Ok(id)
             })
             .await
     }
@@ -128,12 +137,13 @@ impl MemoryStore {
     }
 }
 
-/// Stores and indexes `memory` in `transaction` (an id already stored is left alone,
-/// so a replayed write cannot duplicate).
-pub fn insert(transaction: &Transaction<'_>, memory: &NewMemory) -> rusqlite::Result<()> {
+/// Stores and indexes `memory` in `transaction`; false when it was stored before (its
+/// id, or its fingerprint in its scope), so a replayed write or a resent turn cannot
+/// duplicate.
+pub fn insert(transaction: &Transaction<'_>, memory: &NewMemory) -> rusqlite::Result<bool> {
     let mut insert = transaction.prepare_cached(
-        "INSERT OR IGNORE INTO memories (id, scope, user_id, project, client, request_id, text, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT OR IGNORE INTO memories (id, scope, user_id, project, client, request_id, text, created_at, fingerprint)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
     let token = memory.scope.token();
     let inserted = insert.execute(params![
@@ -145,6 +155,7 @@ pub fn insert(transaction: &Transaction<'_>, memory: &NewMemory) -> rusqlite::Re
         memory.request_id,
         memory.text,
         memory.created_at,
+        memory.fingerprint,
     ])?;
     if inserted > 0 {
         let mut distinct: Vec<String> = words(&memory.text).collect();
@@ -154,7 +165,7 @@ pub fn insert(transaction: &Transaction<'_>, memory: &NewMemory) -> rusqlite::Re
         let mut index = transaction.prepare_cached("INSERT INTO memory_index (rowid, words) VALUES (?1, ?2)")?;
         index.execute(params![transaction.last_insert_rowid(), indexed.join(" ")])?;
     }
-    Ok(())
+    Ok(inserted > 0)
 }
 
 /// The scope's newest memories matching the expression.
@@ -299,6 +310,7 @@ mod tests {
             request_id: None,
             text: text.to_owned(),
             created_at: 1,
+            fingerprint: crate::services::memory::fingerprint(text),
         }
     }
 
