@@ -3,6 +3,7 @@
 //! Black-box tests: the real `memory-proxy` binary against the real mock provider,
 //! both on 127.0.0.1, driven over HTTP.
 
+mod agents;
 mod analytics;
 mod config;
 mod dashboard;

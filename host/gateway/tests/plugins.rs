@@ -114,6 +114,17 @@ async fn claude_code_detector_reads_the_recorded_request() {
 }
 
 #[tokio::test]
+async fn claude_code_detector_reads_the_environment_of_newer_versions() {
+    // Claude Code 2.1.3xx states its environment in a system message after the first
+    // user message, not in the system prompt.
+    let set = load("plugins:\n  detectors: [{name: claude-code-detector}]\n").await;
+    let (headers, body) = fixture("claude-code-2.1.332.json");
+    let detection = set.detect(&detect_request(ClientApi::AnthropicMessages, &headers, &body)).await.unwrap();
+    assert_eq!(detection.client.unwrap().value, "claude-code");
+    assert_eq!(detection.project.unwrap().value, "/tmp/cc/repoA");
+}
+
+#[tokio::test]
 async fn the_agents_detectors_name_what_they_wrap_around_the_users_words() {
     let set = load("plugins:\n  detectors: [{name: claude-code-detector}, {name: codex-detector}]\n").await;
     for (file, api) in

@@ -61,8 +61,7 @@ pub async fn messages(state: Arc<MockState>, exchange: Exchange) -> Response {
         state.mark(exchange.id, true);
         return response;
     }
-    let reply = Reply::for_prompt(state.options.reply.as_deref(), &prompt(&exchange.body))
-        .with_cached(state.options.cached_tokens());
+    let reply = Reply::for_prompt(&state.options, &prompt(&exchange.body)).with_cached(state.options.cached_tokens());
     let id = format!("msg_mock_{}", exchange.id);
     let tool_id = format!("toolu_mock_{}", exchange.id);
     let model = exchange.model.as_str();

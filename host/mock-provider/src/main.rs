@@ -49,6 +49,10 @@ pub struct Options {
     /// Report this many of each prompt's tokens as read from the provider's cache.
     #[arg(long, default_value_t = 0)]
     cached_tokens: u64,
+    /// Answer in text even when the request offers tools (agents then finish a turn in
+    /// one request instead of calling the first tool offered).
+    #[arg(long)]
+    pub no_tool_calls: bool,
     /// Tokio worker threads (the benchmark pins the mock to one core).
     #[arg(long)]
     workers: Option<usize>,

@@ -65,8 +65,7 @@ pub async fn chat(state: Arc<MockState>, exchange: Exchange) -> Response {
         state.mark(exchange.id, true);
         return response;
     }
-    let reply = Reply::for_prompt(state.options.reply.as_deref(), &prompt(&exchange.body))
-        .with_cached(state.options.cached_tokens());
+    let reply = Reply::for_prompt(&state.options, &prompt(&exchange.body)).with_cached(state.options.cached_tokens());
     let id = format!("chatcmpl-mock-{}", exchange.id);
     let created = now();
     let model = exchange.model.as_str();

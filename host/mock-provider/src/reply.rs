@@ -46,9 +46,10 @@ pub struct Prompt<'a> {
 }
 
 impl Reply {
-    pub fn for_prompt(fixed_reply: Option<&str>, prompt: &Prompt<'_>) -> Self {
+    pub fn for_prompt(options: &crate::Options, prompt: &Prompt<'_>) -> Self {
+        let fixed_reply = options.reply.as_deref();
         let input_tokens = (prompt.prompt_bytes as u64).div_ceil(4).max(1);
-        if let (Some(name), false) = (&prompt.first_tool, prompt.has_tool_result) {
+        if let (Some(name), false, false) = (&prompt.first_tool, prompt.has_tool_result, options.no_tool_calls) {
             let arguments = serde_json::json!({ "input": prompt.last_user_text }).to_string();
             return Self {
                 words: Vec::new(),

@@ -38,8 +38,7 @@ pub async fn responses(state: Arc<MockState>, exchange: Exchange) -> Response {
         state.mark(exchange.id, true);
         return response;
     }
-    let reply = Reply::for_prompt(state.options.reply.as_deref(), &prompt(&exchange.body))
-        .with_cached(state.options.cached_tokens());
+    let reply = Reply::for_prompt(&state.options, &prompt(&exchange.body)).with_cached(state.options.cached_tokens());
     let id = format!("resp_mock_{}", exchange.id);
     let item_id = format!("msg_mock_{}", exchange.id);
     let usage = json!({

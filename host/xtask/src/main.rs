@@ -136,9 +136,13 @@ fn test() -> Result<(), String> {
     build_plugins()?;
     // One dev-profile build of every binary and test target, reused by both runners.
     step("building the workspace (dev profile)", cargo().args(["build", "--workspace", "--bins", "--tests"]))?;
+    let agents = agent_clients()?;
     let logs = root().join("target/debug/e2e-logs");
     let _ = std::fs::remove_dir_all(&logs);
-    step("Rust tests (unit and black-box)", cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
+    step(
+        "Rust tests (unit and black-box, with the real agent CLIs)",
+        cargo().args(["test", "--workspace", "--no-fail-fast"]).env(AGENT_CLIENTS_VAR, &agents),
+    )?;
     check_logs_for_secrets(&logs)?;
     step(
         "translation and wire-format tests",
@@ -165,36 +169,74 @@ fn test() -> Result<(), String> {
     Ok(())
 }
 
+/// The unmodified coding agents the agent tests drive, from npm.
+const AGENT_CLIENTS: [&str; 2] = ["@anthropic-ai/claude-code@2.1.332", "@openai/codex@0.171.0"];
+/// Where the tests find them: the `node_modules/.bin` folder holding `claude` and `codex`.
+const AGENT_CLIENTS_VAR: &str = "MEMORY_PROXY_AGENT_CLIENTS";
+
+/// Installs the agent CLIs once into a cache outside the clone (they weigh about
+/// 800 MB), and reuses them while their versions stay the same. Node.js comes from
+/// Debian's packages when the machine has none. When the npm registry cannot be
+/// reached this fails, and with it the test command: the agent tests never pass
+/// without the agents.
+fn agent_clients() -> Result<PathBuf, String> {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .unwrap_or_else(|| root().join("target"));
+    let dir = cache.join("memory-proxy/agent-clients");
+    let bin = dir.join("node_modules/.bin");
+    let stamp = dir.join(".installed");
+    let wanted = AGENT_CLIENTS.join("\n");
+    let installed = std::fs::read_to_string(&stamp).is_ok_and(|text| text == wanted);
+    if installed && bin.join("claude").exists() && bin.join("codex").exists() {
+        return Ok(bin);
+    }
+    if !succeeds("npm", &["--version"]) {
+        apt_install("installing Node.js for the agent tests (apt-get)", &["nodejs", "npm"])?;
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    step(
+        "installing Claude Code and Codex CLI from npm for the agent tests",
+        Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--loglevel", "error", "--prefix"])
+            .arg(&dir)
+            .args(AGENT_CLIENTS),
+    )
+    .map_err(|e| format!("{e}: the agent tests need the npm registry"))?;
+    std::fs::write(&stamp, wanted).map_err(|e| format!("cannot write {}: {e}", stamp.display()))?;
+    Ok(bin)
+}
+
+fn succeeds(program: &str, args: &[&str]) -> bool {
+    Command::new(program).args(args).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
 /// Headless Chromium for the dashboard test: Debian's `chromium` package, installed
 /// when missing (as root, with apt-get, as on the CI machines).
 fn ensure_chromium() -> Result<(), String> {
-    let present = |name: &str| {
-        Command::new(name)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if ["chromium", "chromium-browser", "google-chrome"].iter().any(|name| present(name)) {
+    if ["chromium", "chromium-browser", "google-chrome"].iter().any(|name| succeeds(name, &["--version"])) {
         return Ok(());
     }
+    apt_install("installing Chromium for the dashboard test (apt-get)", &["chromium"])
+}
+
+/// Installs Debian packages (as root, as on the CI machines); the package lists are
+/// updated only when the first try fails.
+fn apt_install(what: &str, packages: &[&str]) -> Result<(), String> {
     let install = || {
-        Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends", "chromium"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
+        let mut command = Command::new("apt-get");
+        command
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(packages)
+            .env("DEBIAN_FRONTEND", "noninteractive");
+        command
     };
-    if !install().is_ok_and(|s| s.success()) {
-        let _ = Command::new("apt-get").arg("update").status();
-        step(
-            "installing Chromium for the dashboard test (apt-get)",
-            Command::new("apt-get")
-                .args(["install", "-y", "--no-install-recommends", "chromium"])
-                .env("DEBIAN_FRONTEND", "noninteractive"),
-        )?;
+    if install().status().is_ok_and(|s| s.success()) {
+        return Ok(());
     }
-    Ok(())
+    let _ = Command::new("apt-get").arg("update").status();
+    step(what, &mut install())
 }
 
 /// No secret of the test run reaches a log line: the tests' keys all contain

@@ -12,6 +12,25 @@ use crate::{Options, SseEvent, TranslateError, into_object, kind_of, reject_unsu
 /// no equivalent, and the answer stands without them.
 const IGNORED: &[&str] = &["thinking", "context_management", "service_tier"];
 
+/// Anthropic's `output_config` (Claude Code sends `{"effort": "high"}` on every
+/// request): `effort` steers how hard the model thinks, which an OpenAI chat model
+/// takes no instruction for, so it goes; `format` (structured output) becomes
+/// `response_format`; anything else is unsupported.
+fn output_config(config: Value, out: &mut Map<String, Value>, unsupported: &mut Vec<String>) {
+    let Value::Object(config) = config else { return };
+    for (key, value) in config {
+        match key.as_str() {
+            "effort" => {}
+            "format" if value["type"] == "json_schema" => {
+                let schema = value.get("schema").cloned().unwrap_or_else(|| json!({}));
+                let format = json!({ "name": "output", "schema": schema, "strict": true });
+                out.insert("response_format".into(), json!({ "type": "json_schema", "json_schema": format }));
+            }
+            _ => unsupported.push(format!("output_config.{key}")),
+        }
+    }
+}
+
 /// Anthropic messages request -> OpenAI chat request.
 pub fn request(body: Value, options: &Options) -> Result<Value, TranslateError> {
     let source = into_object(body, "request body")?;
@@ -57,6 +76,7 @@ pub fn request(body: Value, options: &Options) -> Result<Value, TranslateError> 
                     out.insert("user".into(), Value::String(user.to_owned()));
                 }
             }
+            "output_config" => output_config(value, &mut out, &mut unsupported),
             _ if IGNORED.contains(&key.as_str()) => {}
             _ if value.is_null() => {}
             _ => unsupported.push(key),

@@ -18,7 +18,7 @@ const SYSTEM_TAIL: usize = 12 * 1024;
 const USER_HEAD: usize = 8 * 1024;
 
 /// The system prompt's text (capped: head and tail) and the first user message's
-/// text (capped: head), read without parsing the rest of the conversation.
+/// text (capped: head), read without parsing the conversation past its first turn.
 pub fn excerpts(api: ClientApi, body: &JsonBody) -> (String, String) {
     let mut system = String::new();
     if let Some(raw) = body.raw("system").or_else(|| body.raw("instructions")) {
@@ -30,6 +30,10 @@ pub fn excerpts(api: ClientApi, body: &JsonBody) -> (String, String) {
         if api == ClientApi::OpenAiResponses && raw.get().starts_with('"') {
             user = text_of(raw);
         } else {
+            // The first turn: system and developer messages around the first user
+            // message (Claude Code 2.1.3xx states its environment in a system message
+            // after it), up to the first answer.
+            let mut seen_user = false;
             for message in messages(raw) {
                 match message.role.as_ref() {
                     "system" | "developer" => {
@@ -38,11 +42,12 @@ pub fn excerpts(api: ClientApi, body: &JsonBody) -> (String, String) {
                         }
                         system.push_str(&message.content.map(text_of).unwrap_or_default());
                     }
-                    "user" => {
+                    "user" if !seen_user => {
                         user = message.content.map(text_of).unwrap_or_default();
-                        break;
+                        seen_user = true;
                     }
-                    _ => {}
+                    "user" => {}
+                    _ => break,
                 }
             }
         }
@@ -58,8 +63,9 @@ pub struct UserWords {
     pub text: String,
     /// That message's place in the conversation (`messages` or `input`).
     pub index: usize,
-    /// That message ends the conversation: a new turn. Otherwise the client is going
-    /// round a tool loop (its last message holds tool results, or only scaffolding).
+    /// Nothing but the client's own system messages follows it: a new turn. Otherwise
+    /// the client is going round a tool loop (its last message holds tool results, or
+    /// only scaffolding).
     pub new_turn: bool,
 }
 
@@ -80,16 +86,20 @@ pub fn user_words(body: &JsonBody, scaffolding: &[String]) -> Option<UserWords> 
         return words(raw).map(|text| UserWords { text, index: 0, new_turn: true });
     }
     let mut user_contents = Vec::new();
-    let mut count = 0;
+    // The last message that is neither a user's nor the client's own system text: a
+    // user message after it is a new turn (an answer or tool call before it is not).
+    let mut last_answer = None;
     for (index, message) in messages(raw).enumerate() {
-        if message.role == "user" {
-            user_contents.push((index, message.content));
+        match message.role.as_ref() {
+            "user" => user_contents.push((index, message.content)),
+            "system" | "developer" => {}
+            _ => last_answer = Some(index),
         }
-        count = index + 1;
     }
     user_contents.into_iter().rev().find_map(|(index, content)| {
         let text = words(content?)?;
-        Some(UserWords { text, index, new_turn: index + 1 == count })
+        let new_turn = last_answer.is_none_or(|answer| answer < index);
+        Some(UserWords { text, index, new_turn })
     })
 }
 
@@ -249,6 +259,21 @@ mod tests {
         assert_eq!(words(r#"{"input":"hi"}"#), Some(UserWords { text: "hi".into(), index: 0, new_turn: true }));
         assert_eq!(words(r#"{"messages":[{"role":"user","content":"  "}]}"#), None);
         assert_eq!(words(r#"{"messages":[]}"#), None);
+    }
+
+    #[test]
+    fn system_messages_after_the_user_message_neither_hide_it_nor_end_the_turn() {
+        // Claude Code 2.1.3xx: the environment as a system message after the user's.
+        let body = r#"{"system":"S","messages":[{"role":"user","content":"Q"},{"role":"system","content":"- Primary working directory: /srv/x"}]}"#;
+        let (system, user) = excerpt(ClientApi::AnthropicMessages, body);
+        assert_eq!((system.as_str(), user.as_str()), ("S\n- Primary working directory: /srv/x", "Q"));
+        let words = user_words(&JsonBody::parse(body.as_bytes()).unwrap(), &[]);
+        assert_eq!(words, Some(UserWords { text: "Q".into(), index: 0, new_turn: true }));
+        let looping = r#"{"messages":[{"role":"user","content":"Q"},{"role":"system","content":"E"},{"role":"assistant","content":"a"},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"r"}]}]}"#;
+        let words = user_words(&JsonBody::parse(looping.as_bytes()).unwrap(), &[]);
+        assert_eq!(words, Some(UserWords { text: "Q".into(), index: 0, new_turn: false }));
+        let (system, _) = excerpt(ClientApi::AnthropicMessages, looping);
+        assert_eq!(system, "E", "the first turn only");
     }
 
     #[test]

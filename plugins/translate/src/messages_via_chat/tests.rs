@@ -68,6 +68,22 @@ fn server_tools_and_unknown_fields_are_refused_unless_dropped() {
 }
 
 #[test]
+fn output_config_effort_goes_and_a_format_becomes_response_format() {
+    let options = Options::new();
+    let body = json!({ "model": "m", "max_tokens": 9, "messages": [], "output_config": { "effort": "high" } });
+    let out = request(body, &options).unwrap();
+    assert!(out.get("output_config").is_none() && out.get("response_format").is_none(), "{out}");
+    let schema = json!({ "type": "object", "properties": { "a": { "type": "string" } } });
+    let body = json!({ "model": "m", "max_tokens": 9, "messages": [],
+        "output_config": { "format": { "type": "json_schema", "schema": schema } } });
+    let out = request(body, &options).unwrap();
+    assert_eq!(out["response_format"]["type"], "json_schema");
+    assert_eq!(out["response_format"]["json_schema"]["schema"], schema);
+    let body = json!({ "model": "m", "max_tokens": 9, "messages": [], "output_config": { "novel": 1 } });
+    assert_eq!(request(body, &options).unwrap_err().param.as_deref(), Some("output_config.novel"));
+}
+
+#[test]
 fn images_become_image_urls() {
     let body = json!({ "model": "m", "messages": [{ "role": "user", "content": [
         { "type": "image", "source": { "type": "base64", "media_type": "image/png", "data": "AAAA" } },

@@ -37,13 +37,18 @@ impl Turn {
         self.answer.len() >= ANSWER_BYTES
     }
 
-    /// The memory this turn leaves; none when the answer had no text (only tool calls).
+    /// The memory this turn leaves. The user's words count most: an agent often answers
+    /// a new question with a tool call and no text, and what the user told it is still
+    /// worth remembering.
     pub fn into_memory(self, request_id: &str) -> Option<NewMemory> {
-        let answer = self.answer.trim();
-        if answer.is_empty() {
+        let (question, answer) = (self.question.trim(), self.answer.trim());
+        if question.is_empty() {
             return None;
         }
-        let text = format!("User: {}\nAssistant: {answer}", self.question.trim());
+        let text = match answer {
+            "" => format!("User: {question}"),
+            answer => format!("User: {question}\nAssistant: {answer}"),
+        };
         let memory = NewMemory::new(self.scope, self.client, Some(request_id.to_owned()), &text);
         // The same question again (a resent or forked turn) is the same memory. Of the
         // redacted question: not even a hash of a secret is kept.
@@ -57,7 +62,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn turns_are_bounded_and_need_answer_text() {
+    fn turns_are_bounded_and_keep_the_users_words() {
         let scope = Scope { user: "ana".into(), project: None };
         let mut turn = Turn::new(scope.clone(), None, "Q");
         turn.add_answer("é".repeat(600).as_str());
@@ -67,6 +72,6 @@ mod tests {
         assert!(memory.text.starts_with("User: Q\nAssistant: é"));
         assert_eq!(memory.request_id.as_deref(), Some("req-1"));
         let silent = Turn { scope, client: None, question: "Q".into(), answer: " ".into() };
-        assert!(silent.into_memory("req-2").is_none(), "a tool call alone leaves no memory");
+        assert_eq!(silent.into_memory("req-2").unwrap().text, "User: Q", "answered by a tool call alone");
     }
 }
