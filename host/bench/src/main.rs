@@ -8,6 +8,7 @@
 mod databank;
 mod hooks;
 mod memory;
+mod sessions;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -57,6 +58,9 @@ struct Options {
     /// Skip the load runs (only the plugin hook table).
     #[arg(long)]
     hooks_only: bool,
+    /// Only the agent-session table (memory on, Claude Code-sized requests).
+    #[arg(long)]
+    sessions_only: bool,
     /// Request records written for the databank query timings (0 skips them).
     #[arg(long, default_value_t = 1_000_000)]
     databank_rows: u64,
@@ -242,7 +246,9 @@ async fn run(options: Options, pin: bool, cores: usize) -> Result<()> {
     if options.memories_per_scope > 0 {
         memory::run(50, options.memories_per_scope, 2_000).await?;
     }
-    hooks::run(Path::new("."), &options.plugin_dir, options.hook_calls).await?;
+    if !options.sessions_only {
+        hooks::run(Path::new("."), &options.plugin_dir, options.hook_calls).await?;
+    }
     if options.hooks_only {
         return Ok(());
     }
@@ -252,6 +258,29 @@ async fn run(options: Options, pin: bool, cores: usize) -> Result<()> {
         let args = ["--config", path.to_str().context("path")?, "--port", "0"];
         start(&options.bin_dir.join("memory-proxy"), &args, pin.then_some(0), true)
     };
+    {
+        // Claude Code's path: Anthropic messages passed through, memory over the
+        // project its recorded request names.
+        let claude = format!(
+            "model_list:\n  - model_name: bench-claude\n    litellm_params:\n      model: anthropic/mock-claude\n      api_base: {mock_url}\n      api_key: sk-bench\n"
+        );
+        let with_claude = bench_model.replacen("model_list:\n", &claude, 1);
+        let sessions_db = dir.join("sessions.db");
+        let project = memory_proxy::services::memory::Scope {
+            user: "default_user".to_owned(),
+            project: Some("/tmp/demo-project".to_owned()),
+        };
+        memory::seed(&memory_proxy::storage::Database::open(&sessions_db)?, &project, 2_000, 50).await?;
+        let off = gateway("sessions memory off", &with_claude)?;
+        let on = gateway(
+            "sessions memory on",
+            &format!("{with_claude}  database_url: {}\nmemory:\n  recall_limit: 5\n", sessions_db.display()),
+        )?;
+        sessions::run(mock.addr, &off, &on, options.seconds).await?;
+    }
+    if options.sessions_only {
+        return Ok(());
+    }
     {
         let on = gateway("recording on", &bench_model)?;
         let off = gateway("recording off", &recording_off)?;

@@ -66,6 +66,38 @@ impl Database {
     }
 }
 
+/// Read connections kept between queries (opening one costs more than a search), used
+/// on the blocking pool.
+pub struct Readers {
+    database: Database,
+    idle: std::sync::Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    pub fn new(database: &Database) -> Self {
+        Self { database: database.clone(), idle: std::sync::Mutex::new(Vec::new()) }
+    }
+
+    /// Runs `work` on a pooled read connection, on the blocking pool.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> anyhow::Result<T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let connection = match pooled {
+            Some(connection) => connection,
+            None => self.database.connect()?,
+        };
+        let (connection, result) = tokio::task::spawn_blocking(move || {
+            let result = work(&connection);
+            (connection, result)
+        })
+        .await?;
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(connection);
+        result
+    }
+}
+
 fn migrate(connection: &mut Connection) -> anyhow::Result<()> {
     connection.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
     let current: i64 =

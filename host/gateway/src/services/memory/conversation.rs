@@ -19,7 +19,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 
 use super::Scope;
-use crate::storage::Database;
+use crate::storage::{Database, Readers};
 
 /// Where a block went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,14 +68,14 @@ const CACHED: usize = 4_096;
 pub const LIFETIME_MS: i64 = 7 * 24 * 3_600_000;
 
 pub struct Conversations {
-    database: Database,
+    readers: Readers,
     cache: Mutex<LruCache<String, Arc<Injected>>>,
 }
 
 impl Conversations {
     pub fn new(database: &Database) -> Self {
         let cache = LruCache::new(NonZeroUsize::new(CACHED).unwrap_or(NonZeroUsize::MIN));
-        Self { database: database.clone(), cache: Mutex::new(cache) }
+        Self { readers: Readers::new(database), cache: Mutex::new(cache) }
     }
 
     /// The conversation's state; empty for a new conversation. A database that fails
@@ -85,7 +85,7 @@ impl Conversations {
             return state.clone();
         }
         let owned = key.to_owned();
-        let stored = self.database.with(move |connection| load(connection, &owned)).await;
+        let stored = self.readers.read(move |connection| load(connection, &owned)).await;
         let state = match stored {
             Ok(state) => Arc::new(state.unwrap_or_default()),
             Err(error) => {
@@ -119,7 +119,7 @@ pub fn key(scope: &Scope, session: Option<&str>, system: &str, first_user: &str)
     format!("c{:016x}{:016x}", hash(0x6d65_6d6f_7279), hash(0x0070_726f_7879))
 }
 
-fn load(connection: &mut rusqlite::Connection, key: &str) -> anyhow::Result<Option<Injected>> {
+fn load(connection: &rusqlite::Connection, key: &str) -> anyhow::Result<Option<Injected>> {
     let state: Option<String> =
         connection.query_row("SELECT state FROM conversations WHERE key = ?1", [key], |row| row.get(0)).optional()?;
     Ok(state.map(|text| serde_json::from_str(&text)).transpose()?)

@@ -11,12 +11,10 @@
 //! Reads use a small pool of connections on the blocking pool; captured memories are
 //! written by the storage writer with the request records, added ones directly.
 
-use std::sync::Mutex;
-
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{NewMemory, Scope};
-use crate::storage::Database;
+use crate::storage::{Database, Readers};
 
 /// A memory as stored, with its relevance when it was found by a search.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -34,8 +32,7 @@ pub struct Stored {
 
 pub struct MemoryStore {
     database: Database,
-    /// Read connections kept between searches (opening one costs more than a search).
-    readers: Mutex<Vec<Connection>>,
+    readers: Readers,
 }
 
 /// How many search terms of a query count: each costs a posting list to merge.
@@ -46,7 +43,7 @@ const CANDIDATES: usize = 100;
 
 impl MemoryStore {
     pub fn new(database: &Database) -> Self {
-        Self { database: database.clone(), readers: Mutex::new(Vec::new()) }
+        Self { database: database.clone(), readers: Readers::new(database) }
     }
 
     /// The scope's memories most relevant to `query`, best first; none when the query
@@ -57,22 +54,23 @@ impl MemoryStore {
             return Ok(Vec::new());
         }
         let expression = match_expression(&scope.token(), &terms);
-        let candidates = self.read(move |connection| candidates(connection, &expression)).await?;
+        let candidates = self.readers.read(move |connection| candidates(connection, &expression)).await?;
         Ok(rank(candidates, &terms, limit))
     }
 
     /// The scope's memories, newest first.
     pub async fn list(&self, scope: &Scope, limit: usize) -> anyhow::Result<Vec<Stored>> {
         let token = scope.token();
-        self.read(move |connection| {
-            let mut select = connection.prepare_cached(
-                "SELECT id, text, client, request_id, created_at FROM memories
+        self.readers
+            .read(move |connection| {
+                let mut select = connection.prepare_cached(
+                    "SELECT id, text, client, request_id, created_at FROM memories
                  WHERE scope = ?1 ORDER BY rowid DESC LIMIT ?2",
-            )?;
-            let rows = select.query_map(params![token, limit as i64], stored)?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
-        .await
+                )?;
+                let rows = select.query_map(params![token, limit as i64], stored)?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await
     }
 
     /// Stores a memory now (the memory API; captured turns go through the writer).
@@ -115,25 +113,6 @@ impl MemoryStore {
                 Ok(rowid.is_some())
             })
             .await
-    }
-
-    /// Runs `work` on a pooled read connection, on the blocking pool.
-    async fn read<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&Connection) -> anyhow::Result<T> + Send + 'static,
-    ) -> anyhow::Result<T> {
-        let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let connection = match pooled {
-            Some(connection) => connection,
-            None => self.database.connect()?,
-        };
-        let (connection, result) = tokio::task::spawn_blocking(move || {
-            let result = work(&connection);
-            (connection, result)
-        })
-        .await?;
-        self.readers.lock().unwrap_or_else(|p| p.into_inner()).push(connection);
-        result
     }
 }
 
