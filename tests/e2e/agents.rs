@@ -128,17 +128,8 @@ memory:
         base = mock.openai_base()
     );
     let gateway = Gateway::start(&config);
-    let created: Value = gateway
-        .post("/key/generate")
-        .bearer_auth(MASTER)
-        .json(&json!({ "key_alias": "agents" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let (key, key_id) = (created["key"].as_str().unwrap(), created["token"].as_str().unwrap());
+    let (key, key_id) = gateway.new_key(MASTER, &json!({ "key_alias": "agents" })).await;
+    let (key, key_id) = (key.as_str(), key_id.as_str());
     let scratch = TempDir::new();
     let (repo_a, repo_b) = (repository(&scratch.path, "shop"), repository(&scratch.path, "blog"));
     let codex_home = scratch.path.join("codex-home");

@@ -232,6 +232,15 @@ impl Gateway {
         reqwest::Client::new().post(format!("{}{path}", self.url))
     }
 
+    /// A new virtual key with these settings (`/key/generate` with the master key): the
+    /// key and its id.
+    pub async fn new_key(&self, master_key: &str, settings: &Value) -> (String, String) {
+        let request = self.post("/key/generate").bearer_auth(master_key).json(settings);
+        let created: Value = request.send().await.unwrap().json().await.unwrap();
+        let field = |name: &str| created[name].as_str().unwrap_or_else(|| panic!("no `{name}`: {created}")).to_owned();
+        (field("key"), field("token"))
+    }
+
     pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
         reqwest::Client::new().get(format!("{}{path}", self.url))
     }

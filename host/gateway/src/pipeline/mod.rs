@@ -115,13 +115,14 @@ async fn run(
         let body = &request.body;
         if let Some(mut recalled) = recall::recall(store, conversations, memory, api, identity, headers, body).await {
             outcome.turn = recalled.turn.take();
-            let conversation = recalled.conversation.clone();
+            let conversation = std::mem::take(&mut recalled.conversation);
             let budget = memory.token_budget;
             let injection = inject::inject(plugins, api, identity, &mut request.body, recalled, budget).await?;
             outcome.memories_recalled = injection.recalled;
             // Counting tokens is no turn: what it recalled is recalled again by the turn.
             if let Some(state) = injection.changed.filter(|_| api != ClientApi::AnthropicCountTokens) {
-                conversations.put(&conversation, std::sync::Arc::new(state.clone()));
+                let state = Arc::new(state);
+                conversations.put(&conversation, state.clone());
                 services.journal().conversation(conversation, state);
             }
         }

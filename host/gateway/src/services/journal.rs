@@ -5,6 +5,7 @@
 //! per batch window.
 
 use std::ops::Deref;
+use std::sync::Arc;
 use std::time::Duration;
 
 // foldhash: the journal hashes every record's scope values; SipHash showed in its profile.
@@ -27,7 +28,7 @@ pub enum Entry {
     /// A memory a finished turn left.
     Memory(Box<NewMemory>),
     /// What memory added to a conversation, by its key.
-    Conversation(String, Box<Injected>),
+    Conversation(String, Arc<Injected>),
 }
 
 /// The writer of journal entries.
@@ -49,8 +50,8 @@ impl Journal {
     }
 
     /// Queues a conversation's new state.
-    pub fn conversation(&self, key: String, state: Injected) {
-        self.submit(Entry::Conversation(key, Box::new(state)));
+    pub fn conversation(&self, key: String, state: Arc<Injected>) {
+        self.submit(Entry::Conversation(key, state));
     }
 
     /// Queues a key's spend to persist, for requests that are not logged.
