@@ -78,6 +78,24 @@ struct Agents {
 }
 
 impl Agents {
+    /// Both agents, installed by the test command, with a throwaway `HOME` and a Codex
+    /// configuration that points at the gateway under `scratch`.
+    fn new(scratch: &Path, gateway_url: &str, key: &str) -> Self {
+        let (claude, codex) = (agent("claude"), agent("codex"));
+        let codex_home = scratch.join("codex-home");
+        std::fs::create_dir_all(&codex_home).unwrap();
+        std::fs::write(
+            codex_home.join("config.toml"),
+            format!(
+                "model = \"gpt-mock\"\nmodel_provider = \"memory-proxy\"\n\n[model_providers.memory-proxy]\nname = \"Memory Proxy\"\nbase_url = \"{gateway_url}/v1\"\nenv_key = \"MEMORY_PROXY_KEY\"\nwire_api = \"responses\"\n"
+            ),
+        )
+        .unwrap();
+        let home = scratch.join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        Self { claude, codex, home, codex_home, gateway_url: gateway_url.to_owned(), key: key.to_owned() }
+    }
+
     fn claude(&self, dir: &Path, model: &str, args: &[&str]) -> String {
         let mut all = vec!["-p", "--model", model];
         all.extend(args);
@@ -93,12 +111,16 @@ impl Agents {
     }
 
     fn codex(&self, dir: &Path, prompt: &str) -> String {
+        self.codex_on(dir, "gpt-mock", prompt)
+    }
+
+    fn codex_on(&self, dir: &Path, model: &str, prompt: &str) -> String {
         let env = [
             ("HOME", self.home.to_str().unwrap()),
             ("CODEX_HOME", self.codex_home.to_str().unwrap()),
             ("MEMORY_PROXY_KEY", self.key.as_str()),
         ];
-        run(&self.codex, &["exec", "--skip-git-repo-check", prompt], dir, &env)
+        run(&self.codex, &["exec", "--skip-git-repo-check", "-m", model, prompt], dir, &env)
     }
 }
 
@@ -111,7 +133,6 @@ async fn last_upstream(mock: &Mock, path: &str) -> Value {
 
 #[tokio::test]
 async fn claude_code_and_codex_remember_the_users_words_per_project() {
-    let (claude, codex) = (agent("claude"), agent("codex"));
     let mock = Mock::start_with(&["--no-tool-calls", "--reply", "Noted."]);
     let config = format!(
         "model_list:
@@ -132,19 +153,7 @@ memory:
     let (key, key_id) = (key.as_str(), key_id.as_str());
     let scratch = TempDir::new();
     let (repo_a, repo_b) = (repository(&scratch.path, "shop"), repository(&scratch.path, "blog"));
-    let codex_home = scratch.path.join("codex-home");
-    std::fs::create_dir_all(&codex_home).unwrap();
-    std::fs::write(
-        codex_home.join("config.toml"),
-        format!(
-            "model = \"gpt-mock\"\nmodel_provider = \"memory-proxy\"\n\n[model_providers.memory-proxy]\nname = \"Memory Proxy\"\nbase_url = \"{}/v1\"\nenv_key = \"MEMORY_PROXY_KEY\"\nwire_api = \"responses\"\n",
-            gateway.url
-        ),
-    )
-    .unwrap();
-    let home = scratch.path.join("home");
-    std::fs::create_dir_all(&home).unwrap();
-    let agents = Agents { claude, codex, home, codex_home, gateway_url: gateway.url.clone(), key: key.to_owned() };
+    let agents = Agents::new(&scratch.path, &gateway.url, key);
     let memories_of = |project: &Path| {
         let request =
             gateway.get("/v1/memories").bearer_auth(key).header("x-memory-project", project.to_str().unwrap());
@@ -218,4 +227,57 @@ memory:
     let answer = agents.claude(&repo_b, "gpt-mock", &["Say hello"]);
     assert!(answer.contains("Noted."), "{answer}");
     assert_eq!(last_upstream(&mock, "/chat/completions").await["model"], "mock-gpt");
+}
+
+#[tokio::test]
+async fn codex_reaches_anthropic_and_chat_only_models_through_a_tool_loop() {
+    // The mock calls the first tool Codex offers; Codex runs it (the mock's arguments
+    // are not a command, so Codex reports that back as the call's output) and asks
+    // again; the mock answers with what the tool said.
+    let mock = Mock::start();
+    let config = format!(
+        "model_list:
+  - model_name: claude-mock
+    litellm_params: {{model: anthropic/mock-claude, api_base: '{url}'}}
+  - model_name: local-mock
+    litellm_params: {{model: hosted_vllm/mock-local, api_base: '{url}'}}
+general_settings:
+  master_key: {MASTER}
+memory: {{}}
+",
+        url = mock.url
+    );
+    let gateway = Gateway::start(&config);
+    let (key, _) = gateway.new_key(MASTER, &json!({ "key_alias": "codex" })).await;
+    let scratch = TempDir::new();
+    let repo = repository(&scratch.path, "api");
+    let agents = Agents::new(&scratch.path, &gateway.url, &key);
+
+    for (model, path, upstream_model) in
+        [("claude-mock", "/v1/messages", "mock-claude"), ("local-mock", "/v1/chat/completions", "mock-local")]
+    {
+        let before = mock.calls().await.len();
+        let answer = agents.codex_on(&repo, model, "List the files here");
+        assert!(answer.contains("The tool said:"), "{model}: {answer}");
+        let calls = mock.calls().await;
+        let ours: Vec<&Value> = calls[before..].iter().filter(|c| c["path"] == path).collect();
+        assert!(ours.len() >= 2, "{model}: a call and its follow-up, got {}", ours.len());
+        let follow_up = &ours.last().unwrap()["body"];
+        assert_eq!(follow_up["model"], upstream_model);
+        let history = follow_up["messages"].to_string();
+        match path {
+            "/v1/messages" => assert!(history.contains("tool_result") && history.contains("tool_use"), "{history}"),
+            _ => assert!(history.contains("\"tool_call_id\"") && history.contains("\"tool_calls\""), "{history}"),
+        }
+        assert!(history.contains("exec_command"), "Codex's own tool was offered and called: {history}");
+    }
+
+    let rows: Value =
+        gateway.get("/analytics/requests?client=codex").bearer_auth(MASTER).send().await.unwrap().json().await.unwrap();
+    let rows = rows["requests"].as_array().unwrap();
+    assert!(rows.len() >= 4, "{rows:?}");
+    for row in rows {
+        assert_eq!(row["status"], 200, "streams that reached response.completed are successes: {row}");
+        assert!(row["output_tokens"].as_u64().unwrap() > 0, "usage mapped: {row}");
+    }
 }

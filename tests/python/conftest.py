@@ -94,6 +94,10 @@ model_list:
     litellm_params:
       model: openai/mock-embed
       api_base: {mock.url}/v1
+  - model_name: local
+    litellm_params:
+      model: hosted_vllm/mock-local
+      api_base: {mock.url}
 general_settings:
   master_key: {MASTER_KEY}
 """

@@ -1,3 +1,3 @@
-//! OpenAI chat clients served by Anthropic's Messages API.
+//! OpenAI chat and Responses clients served by Anthropic's Messages API.
 
 memory_proxy_sdk::register_provider_adapter!(adapter_kit::Adapter<adapter_kit::Anthropic>);

@@ -1,3 +1,3 @@
-//! Anthropic clients served by Gemini's OpenAI-compatible endpoint.
+//! Anthropic and Responses clients served by Gemini's OpenAI-compatible endpoint.
 
 memory_proxy_sdk::register_provider_adapter!(adapter_kit::Adapter<adapter_kit::Gemini>);

@@ -1,3 +1,4 @@
-//! Anthropic clients served by OpenAI or any OpenAI-compatible server (Ollama, vLLM, llama.cpp).
+//! Anthropic and Responses clients served by OpenAI chat completions or any
+//! OpenAI-compatible server (Ollama, vLLM, llama.cpp).
 
 memory_proxy_sdk::register_provider_adapter!(adapter_kit::Adapter<adapter_kit::OpenAi>);

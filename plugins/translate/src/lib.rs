@@ -1,11 +1,14 @@
-//! Translation between OpenAI chat completions and Anthropic messages.
+//! Translation between OpenAI chat completions, OpenAI Responses and Anthropic messages.
 //!
 //! Pure functions over JSON: no I/O, no clock, no host types, so the same code runs in
 //! the gateway's tests and inside the provider-adapter plugins (wasm32-wasip2).
 //!
 //! Two directions, one module each, named by what the client speaks and what serves it:
 //! - [`chat_via_messages`]: an OpenAI chat client served by an Anthropic Messages upstream;
-//! - [`messages_via_chat`]: an Anthropic Messages client served by an OpenAI chat upstream.
+//! - [`messages_via_chat`]: an Anthropic Messages client served by an OpenAI chat upstream;
+//! - [`responses_via_chat`]: an OpenAI Responses client served by an OpenAI chat upstream;
+//! - [`responses_via_messages`]: an OpenAI Responses client served by an Anthropic
+//!   Messages upstream (the two translations above, chained).
 //!
 //! Each has `request` (client body -> upstream body), `response` (upstream body -> client
 //! body), `error` (upstream error -> client error JSON) and a `StreamTranslator` that turns
@@ -13,6 +16,8 @@
 
 pub mod chat_via_messages;
 pub mod messages_via_chat;
+pub mod responses_via_chat;
+pub mod responses_via_messages;
 pub use wire::sse::SseEvent;
 
 use serde_json::{Map, Value};

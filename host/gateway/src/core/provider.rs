@@ -34,6 +34,10 @@ pub struct Provider {
     /// Local servers serve the OpenAI API under `/v1`; an `api_base` without it
     /// gets it appended.
     pub append_v1: bool,
+    /// The provider serves OpenAI's Responses API itself. Elsewhere Responses requests
+    /// are translated to the provider's wire (chat completions or Anthropic messages),
+    /// which every OpenAI-compatible server speaks.
+    pub serves_responses: bool,
 }
 
 const fn openai_like(
@@ -41,7 +45,15 @@ const fn openai_like(
     default_base: Option<&'static str>,
     key_env: Option<&'static str>,
 ) -> Provider {
-    Provider { name, wire: Wire::OpenAiChat, key_header: KeyHeader::Bearer, default_base, key_env, append_v1: false }
+    Provider {
+        name,
+        wire: Wire::OpenAiChat,
+        key_header: KeyHeader::Bearer,
+        default_base,
+        key_env,
+        append_v1: false,
+        serves_responses: false,
+    }
 }
 
 const fn local_server(name: &'static str, default_base: Option<&'static str>) -> Provider {
@@ -52,11 +64,15 @@ const fn local_server(name: &'static str, default_base: Option<&'static str>) ->
         default_base,
         key_env: None,
         append_v1: true,
+        serves_responses: false,
     }
 }
 
 const PROVIDERS: &[Provider] = &[
-    openai_like("openai", Some("https://api.openai.com/v1"), Some("OPENAI_API_KEY")),
+    Provider {
+        serves_responses: true,
+        ..openai_like("openai", Some("https://api.openai.com/v1"), Some("OPENAI_API_KEY"))
+    },
     Provider {
         name: "anthropic",
         wire: Wire::AnthropicMessages,
@@ -64,6 +80,7 @@ const PROVIDERS: &[Provider] = &[
         default_base: Some("https://api.anthropic.com"),
         key_env: Some("ANTHROPIC_API_KEY"),
         append_v1: false,
+        serves_responses: false,
     },
     openai_like("gemini", Some("https://generativelanguage.googleapis.com/v1beta/openai"), Some("GEMINI_API_KEY")),
     local_server("ollama", Some("http://localhost:11434")),

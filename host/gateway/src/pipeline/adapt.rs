@@ -32,24 +32,17 @@ pub enum Adaptation {
 impl Adaptation {
     pub fn plan(api: ClientApi, provider: &Provider) -> Result<Self, GatewayError> {
         Ok(match (api, provider.wire) {
-            (ClientApi::OpenAiChat | ClientApi::OpenAiResponses | ClientApi::OpenAiEmbeddings, Wire::OpenAiChat)
+            (ClientApi::OpenAiChat | ClientApi::OpenAiEmbeddings, Wire::OpenAiChat)
             | (ClientApi::AnthropicMessages | ClientApi::AnthropicCountTokens, Wire::AnthropicMessages) => {
                 Self::Passthrough
             }
-            (ClientApi::OpenAiChat, Wire::AnthropicMessages) | (ClientApi::AnthropicMessages, Wire::OpenAiChat) => {
-                Self::Translate
-            }
+            (ClientApi::OpenAiResponses, Wire::OpenAiChat) if provider.serves_responses => Self::Passthrough,
+            (ClientApi::OpenAiChat | ClientApi::OpenAiResponses, Wire::AnthropicMessages)
+            | (ClientApi::AnthropicMessages | ClientApi::OpenAiResponses, Wire::OpenAiChat) => Self::Translate,
             (ClientApi::AnthropicCountTokens, Wire::OpenAiChat) => Self::EstimateTokens,
             (ClientApi::OpenAiEmbeddings, Wire::AnthropicMessages) => {
                 return Err(GatewayError::invalid(format!("provider `{}` does not serve embeddings", provider.name))
                     .with_param("model"));
-            }
-            (ClientApi::OpenAiResponses, Wire::AnthropicMessages) => {
-                return Err(GatewayError::invalid(format!(
-                    "the Responses API is passed through to OpenAI-compatible providers only, not to `{}`",
-                    provider.name
-                ))
-                .with_param("model"));
             }
         })
     }
