@@ -146,12 +146,18 @@ async fn the_agents_detectors_name_what_they_wrap_around_the_users_words() {
 #[tokio::test]
 async fn plugins_built_against_api_0_1_0_keep_working() {
     let old = repo().join("tests/fixtures/plugins-v0.1.0");
-    let yaml = "plugins:
-  detectors: [{name: claude-code-detector}]
-  memory_injector: {name: system-prompt-injector}
-  provider_adapters: [{name: anthropic-adapter, providers: [anthropic]}]
-";
-    let set = load_from(&old, yaml).await;
+    // Compiled modules go to a scratch folder, not next to the fixtures in the source tree.
+    let cache = std::env::temp_dir().join("memory-proxy-tests-plugins-v0.1.0");
+    let yaml = format!(
+        "plugins:
+  cache_directory: {}
+  detectors: [{{name: claude-code-detector}}]
+  memory_injector: {{name: system-prompt-injector}}
+  provider_adapters: [{{name: anthropic-adapter, providers: [anthropic]}}]
+",
+        cache.display()
+    );
+    let set = load_from(&old, &yaml).await;
     assert!(set.all().all(|plugin| plugin.metadata.api == "0.1.0"), "the fixtures are 0.1.0 builds");
 
     let (headers, body) = fixture("claude-code-2.1.197.json");
