@@ -15,4 +15,5 @@ mod plugins;
 mod routing;
 mod server;
 mod streaming;
+mod supermemory;
 mod translation;

@@ -187,6 +187,7 @@ impl Gateway {
             .env_remove("OPENAI_API_KEY")
             .env_remove("ANTHROPIC_API_KEY")
             .env_remove("GEMINI_API_KEY")
+            .env_remove("SUPERMEMORY_API_KEY")
             .env("MEMORY_PROXY_LOG", "info")
             .env("MEMORY_PROXY_PLUGINS_DIR", launch.plugins_dir.map_or_else(plugins_dist, std::path::Path::to_path_buf))
             .stdout(Stdio::null())

@@ -52,6 +52,8 @@ fn record(random: &mut Lcg, index: u64, rows: u64, now_ms: i64, span_ms: i64) ->
         upstream: Some(Duration::from_millis(150)),
         memories_recalled: 0,
         memories_captured: 0,
+        memory_error: None,
+        supermemory: None,
         bytes_in: input * 4,
         bytes_out: output * 4,
         finish_reason: Some(if random.next().is_multiple_of(25) { "length" } else { "stop" }.to_owned()),

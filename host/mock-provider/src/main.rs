@@ -7,12 +7,15 @@
 //! - `DELETE /_mock/requests`: forget them;
 //! - `POST /_mock/faults`: queue faults (status codes, delays, dropped streams) that the
 //!   next matching requests will suffer.
+//!
+//! It also plays Supermemory's REST API (`supermemory`), for the memory backend's tests.
 
 mod anthropic;
 mod openai;
 mod reply;
 mod responses;
 mod state;
+mod supermemory;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -111,6 +114,26 @@ async fn dispatch(
     axum::extract::State(state): axum::extract::State<Arc<MockState>>,
     request: axum::extract::Request,
 ) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = request.uri().path().to_owned();
+    if supermemory::serves(&path) {
+        return supermemory::handle(state, request).await;
+    }
+    // Supermemory's router: `/v3/<provider URL>/<provider path>`, answered as the
+    // provider would (the paths end the same), with the router's own headers.
+    if path.starts_with("/v3/") {
+        if !request.headers().contains_key("x-supermemory-api-key") {
+            return (axum::http::StatusCode::UNAUTHORIZED, "missing x-supermemory-api-key").into_response();
+        }
+        let mut response = answer(state, request).await;
+        supermemory::add_router_headers(&mut response);
+        return response;
+    }
+    answer(state, request).await
+}
+
+/// A model call, by the end of its path (any prefix works).
+async fn answer(state: Arc<MockState>, request: axum::extract::Request) -> axum::response::Response {
     use axum::response::IntoResponse;
     let path = request.uri().path().to_owned();
     let method = request.method().clone();

@@ -20,6 +20,8 @@ pub struct MockState {
     next_id: AtomicU64,
     requests: Mutex<VecDeque<Recorded>>,
     faults: Mutex<Vec<Fault>>,
+    /// The fake Supermemory's documents.
+    pub supermemory: crate::supermemory::Store,
 }
 
 /// One request as the mock received it.
@@ -76,6 +78,7 @@ impl MockState {
             next_id: AtomicU64::new(1),
             requests: Mutex::new(VecDeque::new()),
             faults: Mutex::new(Vec::new()),
+            supermemory: crate::supermemory::Store::default(),
         }
     }
 
@@ -87,9 +90,13 @@ impl MockState {
         self.faults.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn take_fault(&self, model: &str) -> Option<Fault> {
+    /// The next fault for `model`: one naming it, or (unless `exact`) one naming none.
+    fn take_fault(&self, model: &str, exact: bool) -> Option<Fault> {
         let mut faults = self.faults();
-        let index = faults.iter().position(|f| f.model.as_deref().is_none_or(|m| m == model))?;
+        let index = faults.iter().position(|f| match f.model.as_deref() {
+            Some(m) => m == model,
+            None => !exact,
+        })?;
         let fault = faults[index].clone();
         faults[index].times = faults[index].times.saturating_sub(1);
         if faults[index].times == 0 {
@@ -117,6 +124,15 @@ pub struct Exchange {
 
 impl Exchange {
     pub async fn receive(state: &Arc<MockState>, request: Request) -> Result<Self, ()> {
+        Self::receive_for(state, request, None).await
+    }
+
+    /// A request that is no model call: only faults naming `fault_key` apply to it.
+    pub async fn receive_keyed(state: &Arc<MockState>, request: Request, fault_key: &str) -> Result<Self, ()> {
+        Self::receive_for(state, request, Some(fault_key)).await
+    }
+
+    async fn receive_for(state: &Arc<MockState>, request: Request, fault_key: Option<&str>) -> Result<Self, ()> {
         let (parts, body) = request.into_parts();
         let bytes = axum::body::to_bytes(body, 64 * 1024 * 1024).await.map_err(|_| ())?;
         let body: Value = serde_json::from_slice(&bytes)
@@ -144,7 +160,11 @@ impl Exchange {
                 completed: false,
             });
         }
-        let fault = state.take_fault(&model).unwrap_or_default();
+        let fault = match fault_key {
+            Some(key) => state.take_fault(key, true),
+            None => state.take_fault(&model, false),
+        }
+        .unwrap_or_default();
         let delay = state.options.latency() + Duration::from_millis(fault.delay_ms.unwrap_or(0));
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;

@@ -60,7 +60,37 @@ pub struct MemoryConfig {
     pub token_budget: u32,
     /// Each finished turn is remembered.
     pub capture: bool,
+    pub backend: MemoryBackend,
 }
+
+/// Where memories live.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MemoryBackend {
+    /// The gateway's own database.
+    Local,
+    /// Supermemory's REST API, one container tag per scope.
+    Supermemory(SupermemoryConfig),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SupermemoryConfig {
+    /// Without a trailing slash, e.g. `https://api.supermemory.ai`.
+    pub base_url: String,
+    pub api_key: Secret,
+    /// How long a search or a write may take before the request goes on without it.
+    pub timeout: Duration,
+}
+
+/// A deployment behind Supermemory's router (`api_base: <Supermemory>/v3/<provider URL>`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SupermemoryRouter {
+    /// Sent as `x-supermemory-api-key`; None when `extra_headers` already sends it.
+    pub api_key: Option<Secret>,
+}
+
+const SUPERMEMORY_BASE_URL: &str = "https://api.supermemory.ai";
+const SUPERMEMORY_KEY_VAR: &str = "SUPERMEMORY_API_KEY";
+const DEFAULT_SUPERMEMORY_TIMEOUT: Duration = Duration::from_millis(1_500);
 
 const DEFAULT_RECALL_LIMIT: usize = 5;
 const DEFAULT_MEMORY_TOKENS: u32 = 1_000;
@@ -90,6 +120,9 @@ pub struct DeploymentConfig {
     /// subscription, say); the gateway's key then travels in `x-memory-proxy-key`.
     pub forward_client_auth: bool,
     pub costs: Costs,
+    /// The deployment reaches its provider through Supermemory's router, which does
+    /// memory itself: the gateway adds the router's headers and none of its own memory.
+    pub supermemory_router: Option<SupermemoryRouter>,
     /// Why this deployment cannot serve, when it cannot.
     pub disabled: Option<String>,
 }
@@ -221,6 +254,7 @@ fn validate(
         .enumerate()
         .map(|(index, model)| deployment(index, model, missing, lookup, default_timeout))
         .collect::<Result<Vec<_>, _>>()?;
+    let deployments = mark_supermemory_routers(deployments, raw.memory.as_ref(), lookup);
     for d in &deployments {
         if let Some(reason) = &d.disabled {
             warnings.push(format!("deployment {} of model `{}` is disabled: {reason}", d.id, d.model_name));
@@ -293,21 +327,22 @@ fn validate(
         analytics_queue_size: general.analytics_queue_size.unwrap_or(DEFAULT_ANALYTICS_QUEUE).max(1),
         plugins: plugins::validate(raw.plugins, base_dir, &user_id_mappings_json, lookup)?,
         user_id_mappings: user_id_mappings(raw.user_id_mappings)?,
-        memory: raw.memory.map(memory).transpose()?.flatten(),
+        memory: raw.memory.map(|memory_section| memory(memory_section, lookup)).transpose()?.flatten(),
     })
 }
 
-fn memory(raw: raw::RawMemory) -> Result<Option<MemoryConfig>, ConfigError> {
-    match raw.backend.as_deref().unwrap_or("local") {
-        "local" => {}
+fn memory(raw: raw::RawMemory, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Option<MemoryConfig>, ConfigError> {
+    let backend = match raw.backend.as_deref().unwrap_or("local") {
+        "local" => MemoryBackend::Local,
+        "supermemory" => MemoryBackend::Supermemory(supermemory(raw.supermemory.unwrap_or_default(), lookup)?),
         "none" => return Ok(None),
         other => {
             return Err(invalid(
                 "memory.backend",
-                format!("`{other}` is not a memory backend (this build has `local` and `none`)"),
+                format!("`{other}` is not a memory backend (this build has `local`, `supermemory` and `none`)"),
             ));
         }
-    }
+    };
     let recall_limit = raw.recall_limit.unwrap_or(DEFAULT_RECALL_LIMIT);
     if recall_limit > 100 {
         return Err(invalid("memory.recall_limit", "must be between 0 and 100"));
@@ -316,7 +351,33 @@ fn memory(raw: raw::RawMemory) -> Result<Option<MemoryConfig>, ConfigError> {
         recall_limit,
         token_budget: raw.token_budget.unwrap_or(DEFAULT_MEMORY_TOKENS),
         capture: raw.capture.unwrap_or(true),
+        backend,
     }))
+}
+
+fn supermemory(
+    raw: raw::RawSupermemory,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<SupermemoryConfig, ConfigError> {
+    let api_key =
+        raw.api_key.or_else(|| lookup(SUPERMEMORY_KEY_VAR)).filter(|key| !key.is_empty()).ok_or_else(|| {
+            invalid(
+                "memory.supermemory.api_key",
+                format!("is required for the supermemory backend (or set {SUPERMEMORY_KEY_VAR})"),
+            )
+        })?;
+    let base_url = raw.base_url.as_deref().unwrap_or(SUPERMEMORY_BASE_URL).trim().trim_end_matches('/').to_owned();
+    let parsed = reqwest::Url::parse(&base_url)
+        .map_err(|e| invalid("memory.supermemory.base_url", format!("`{base_url}` is not a valid URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(invalid("memory.supermemory.base_url", format!("`{base_url}` is not an http(s) URL")));
+    }
+    let timeout = match raw.timeout_ms {
+        None => DEFAULT_SUPERMEMORY_TIMEOUT,
+        Some(0) => return Err(invalid("memory.supermemory.timeout_ms", "must be above 0")),
+        Some(ms) => Duration::from_millis(ms),
+    };
+    Ok(SupermemoryConfig { base_url, api_key: Secret::new(api_key), timeout })
 }
 
 fn deployment(
@@ -395,6 +456,7 @@ fn deployment(
             cache_write: info.cache_creation_input_token_cost,
             reasoning: info.output_cost_per_reasoning_token,
         },
+        supermemory_router: None,
         disabled,
     })
 }
@@ -447,4 +509,42 @@ fn resolve_database_path(database_url: Option<&str>, base_dir: &Path) -> (PathBu
             }
         }
     }
+}
+
+/// Marks the deployments whose `api_base` is Supermemory's router: the Supermemory base
+/// URL (`memory.supermemory.base_url`, else Supermemory's own) followed by
+/// `/v3/<provider URL>`. One without a Supermemory key is disabled, saying where to put it.
+fn mark_supermemory_routers(
+    mut deployments: Vec<DeploymentConfig>,
+    memory: Option<&raw::RawMemory>,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Vec<DeploymentConfig> {
+    let settings = memory.and_then(|m| m.supermemory.as_ref());
+    let base = settings.and_then(|s| s.base_url.as_deref()).unwrap_or(SUPERMEMORY_BASE_URL);
+    let Ok(base) = reqwest::Url::parse(base.trim()) else {
+        return deployments;
+    };
+    let key = settings
+        .and_then(|s| s.api_key.clone())
+        .or_else(|| lookup(SUPERMEMORY_KEY_VAR))
+        .filter(|k| !k.is_empty())
+        .map(Secret::new);
+    for deployment in &mut deployments {
+        let Ok(url) = reqwest::Url::parse(&deployment.base_url) else { continue };
+        let provider_url = url.path().strip_prefix("/v3/").and_then(|rest| rest.split('/').next()).unwrap_or("");
+        let routed = url.origin() == base.origin() && (provider_url.contains('.') || provider_url.contains(':'));
+        if !routed {
+            continue;
+        }
+        let sends_key = deployment.extra_headers.iter().any(|(name, _)| name == "x-supermemory-api-key");
+        if !sends_key && key.is_none() {
+            deployment.disabled.get_or_insert_with(|| {
+                format!(
+                    "its api_base is Supermemory's router, which needs a Supermemory key: set memory.supermemory.api_key, {SUPERMEMORY_KEY_VAR} or litellm_params.extra_headers.x-supermemory-api-key"
+                )
+            });
+        }
+        deployment.supermemory_router = Some(SupermemoryRouter { api_key: if sends_key { None } else { key.clone() } });
+    }
+    deployments
 }

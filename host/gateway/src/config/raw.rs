@@ -26,11 +26,20 @@ pub struct RawConfig {
 #[derive(Deserialize, Default, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct RawMemory {
-    /// `local` (the default) or `none`.
+    /// `local` (the default), `supermemory` or `none`.
     pub backend: Option<String>,
     pub recall_limit: Option<usize>,
     pub token_budget: Option<u32>,
     pub capture: Option<bool>,
+    pub supermemory: Option<RawSupermemory>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawSupermemory {
+    pub api_key: Option<String>,
+    pub base_url: Option<String>,
+    pub timeout_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Debug)]

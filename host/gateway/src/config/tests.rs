@@ -235,15 +235,38 @@ fn plugin_entries_are_checked_with_their_path() {
 fn memory_is_off_without_its_section_and_defaults_within_it() {
     assert_eq!(parse("model_list: []\n").unwrap().config.memory, None);
     let defaults = parse("memory: {}\n").unwrap().config.memory.unwrap();
-    assert_eq!(defaults, MemoryConfig { recall_limit: 5, token_budget: 1000, capture: true });
+    let local = MemoryBackend::Local;
+    assert_eq!(defaults, MemoryConfig { recall_limit: 5, token_budget: 1000, capture: true, backend: local.clone() });
     let set = parse("memory: {recall_limit: 0, token_budget: 200, capture: false}\n").unwrap().config.memory;
-    assert_eq!(set, Some(MemoryConfig { recall_limit: 0, token_budget: 200, capture: false }));
+    assert_eq!(set, Some(MemoryConfig { recall_limit: 0, token_budget: 200, capture: false, backend: local }));
     assert_eq!(parse("memory: {backend: none}\n").unwrap().config.memory, None);
     let unknown = parse("memory: {backend: mem0}\n").unwrap_err().to_string();
-    assert!(unknown.starts_with("memory.backend:") && unknown.contains("`local` and `none`"), "{unknown}");
+    assert!(unknown.starts_with("memory.backend:") && unknown.contains("`supermemory` and `none`"), "{unknown}");
     let typo = parse("memory: {recal_limit: 3}\n").unwrap_err().to_string();
     assert!(typo.contains("recal_limit"), "{typo}");
     assert!(parse("memory: {recall_limit: 101}\n").unwrap_err().to_string().starts_with("memory.recall_limit"));
+}
+
+#[test]
+fn supermemory_needs_a_key_and_takes_it_from_the_environment() {
+    let missing = parse("memory: {backend: supermemory}\n").unwrap_err().to_string();
+    assert!(missing.starts_with("memory.supermemory.api_key:") && missing.contains("SUPERMEMORY_API_KEY"), "{missing}");
+    let lookup = |var: &str| (var == "SUPERMEMORY_API_KEY").then(|| "sm-from-env".to_owned());
+    let loaded = Config::parse("memory: {backend: supermemory}\n", &lookup, Path::new("/srv")).unwrap();
+    let Some(MemoryBackend::Supermemory(settings)) = loaded.config.memory.map(|m| m.backend) else {
+        panic!("supermemory")
+    };
+    assert_eq!(settings.api_key.expose(), "sm-from-env");
+    assert_eq!(settings.base_url, "https://api.supermemory.ai");
+    assert_eq!(settings.timeout, Duration::from_millis(1_500));
+    assert!(!format!("{settings:?}").contains("sm-from-env"), "the key never reaches a log line");
+    let set = "memory:\n  backend: supermemory\n  supermemory: {api_key: k, base_url: 'http://127.0.0.1:6767/', timeout_ms: 300}\n";
+    let Some(MemoryBackend::Supermemory(settings)) = parse(set).unwrap().config.memory.map(|m| m.backend) else {
+        panic!("supermemory")
+    };
+    assert_eq!((settings.base_url.as_str(), settings.timeout), ("http://127.0.0.1:6767", Duration::from_millis(300)));
+    let bad = parse("memory: {backend: supermemory, supermemory: {api_key: k, base_url: 'ftp://x'}}\n");
+    assert!(bad.unwrap_err().to_string().starts_with("memory.supermemory.base_url"));
 }
 
 #[test]

@@ -40,6 +40,7 @@ use upstream::ClientHeaders;
 use crate::core::api::ClientApi;
 use crate::core::error::GatewayError;
 use crate::services::analytics::Observed;
+use crate::services::memory::Scope;
 use crate::services::{Services, Snapshot};
 
 /// What every request carries from its first moment: its id and the config snapshot
@@ -110,11 +111,15 @@ async fn run(
     // caller's in the analytics.
     let identity = &*outcome.identity.insert(identity);
     let groups = route::plan(&snapshot.router, &request.model, key.map(|k| &**k))?;
-    if let Some(memory) = &config.memory {
-        let (store, conversations) = (services.memories(), services.conversations());
+    // Supermemory's router does memory itself: the gateway's would apply it twice.
+    let memory_by_router = groups.first().is_some_and(route::reaches_supermemory_router);
+    if let Some(memory) = config.memory.as_ref().filter(|_| !memory_by_router) {
+        let (backend, conversations) = (services.memory_backend(config), services.conversations());
         let body = &request.body;
-        if let Some(mut recalled) = recall::recall(store, conversations, memory, api, identity, headers, body).await {
+        if let Some(mut recalled) = recall::recall(&backend, conversations, memory, api, identity, headers, body).await
+        {
             outcome.turn = recalled.turn.take();
+            outcome.memory_error = recalled.error;
             let conversation = std::mem::take(&mut recalled.conversation);
             let budget = memory.token_budget;
             let injection = inject::inject(plugins, api, identity, &mut request.body, recalled, budget).await?;
@@ -128,6 +133,9 @@ async fn run(
         }
     }
 
-    let client = ClientHeaders { headers, credential: calling.credential_header };
+    let routed = groups.iter().any(route::reaches_supermemory_router);
+    let container_tag = routed.then(|| Scope::of(identity).container_tag());
+    let client =
+        ClientHeaders { headers, credential: calling.credential_header, container_tag: container_tag.as_deref() };
     send::send(snapshot, &groups, &request, &client, outcome).await
 }

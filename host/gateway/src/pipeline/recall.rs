@@ -15,7 +15,7 @@ use crate::core::identity::Identity;
 use crate::core::prompt::{opening, user_words};
 use crate::plugins::hooks::Memory;
 use crate::services::memory::conversation::{self, Asked, Conversations, Injected};
-use crate::services::memory::{MemoryStore, Scope, Turn, fingerprint};
+use crate::services::memory::{Backend, Scope, Turn, fingerprint};
 
 /// Headers by which clients name their session (Claude Code, Codex, older Codex).
 const SESSION_HEADERS: [&str; 3] = ["x-claude-code-session-id", "session-id", "session_id"];
@@ -34,11 +34,13 @@ pub struct Recalled {
     pub memories: Vec<Memory>,
     /// The turn to remember when its answer is complete (a new turn, with capture on).
     pub turn: Option<Turn>,
+    /// Why the backend's search failed (the request goes on without memories).
+    pub error: Option<&'static str>,
 }
 
 #[allow(clippy::too_many_arguments)]
 pub async fn recall(
-    store: &MemoryStore,
+    backend: &Backend<'_>,
     conversations: &Conversations,
     config: &MemoryConfig,
     api: ClientApi,
@@ -66,35 +68,42 @@ pub async fn recall(
         .filter(|w| w.new_turn || before.asked.is_empty())
         .map(|w| Asked { index: w.index, fingerprint: fingerprint(&w.text) })
         .filter(|asked| !before.was_asked(asked.index, &asked.fingerprint));
-    let memories = match (&asked, &words) {
-        (Some(_), Some(words)) => search(store, config, &scope, &words.text, &before).await,
-        _ => Vec::new(),
+    let (memories, error) = match (&asked, &words) {
+        (Some(_), Some(words)) => search(backend, config, &scope, &words.text, &before).await,
+        _ => (Vec::new(), None),
     };
-    let turn = new_turn
-        .filter(|_| config.capture)
-        .map(|words| Turn::new(scope, identity.client().map(str::to_owned), &words.text));
+    let turn = new_turn.filter(|_| config.capture).map(|words| {
+        let mut turn = Turn::new(scope, identity.client().map(str::to_owned), &words.text);
+        turn.remote = backend.is_remote();
+        turn
+    });
     let query = words.map(|w| w.text).unwrap_or_default();
-    Some(Recalled { conversation: key, before, asked, query, memories, turn })
+    Some(Recalled { conversation: key, before, asked, query, memories, turn, error })
 }
 
-/// The scope's memories for `query` that the conversation does not hold yet.
+/// The scope's memories for `query` that the conversation does not hold yet; a
+/// backend that fails leaves none, and its error code.
 async fn search(
-    store: &MemoryStore,
+    backend: &Backend<'_>,
     config: &MemoryConfig,
     scope: &Scope,
     query: &str,
     before: &Injected,
-) -> Vec<Memory> {
-    match store.search(scope, query, config.recall_limit + before.recalled.len()).await {
-        Ok(found) => found
-            .into_iter()
-            .filter(|m| !before.recalled.contains(&m.id))
-            .take(config.recall_limit)
-            .map(|m| Memory { id: m.id, text: m.text, score: m.score.unwrap_or(0.0), source: "local".to_owned() })
-            .collect(),
+) -> (Vec<Memory>, Option<&'static str>) {
+    let source = if backend.is_remote() { "supermemory" } else { "local" };
+    match backend.search(scope, query, config.recall_limit + before.recalled.len()).await {
+        Ok(found) => {
+            let memories = found
+                .into_iter()
+                .filter(|m| !before.recalled.contains(&m.id))
+                .take(config.recall_limit)
+                .map(|m| Memory { id: m.id, text: m.text, score: m.score.unwrap_or(0.0), source: source.to_owned() })
+                .collect();
+            (memories, None)
+        }
         Err(error) => {
-            warn!("memory recall failed; going on without memories: {error:#}");
-            Vec::new()
+            warn!("memory recall failed; going on without memories: {error}");
+            (Vec::new(), Some(error.code()))
         }
     }
 }

@@ -40,6 +40,10 @@ pub struct Outcome {
     upstream_since: Option<Instant>,
     pub error: Option<&'static str>,
     pub memories_recalled: u32,
+    /// Why the memory backend failed this request, if it did.
+    pub memory_error: Option<&'static str>,
+    /// What Supermemory's router reported doing (its `x-supermemory-*` headers, JSON).
+    pub supermemory: Option<String>,
     /// The turn to remember if the answer completes.
     pub turn: Option<Turn>,
     finished: bool,
@@ -70,6 +74,8 @@ impl Outcome {
             upstream_since: None,
             error: None,
             memories_recalled: 0,
+            memory_error: None,
+            supermemory: None,
             turn: None,
             finished: false,
         }
@@ -132,11 +138,12 @@ impl Outcome {
             key.accrue(cost, tokens, now_secs())
         });
         // Only a whole answer is remembered: not an error, not one cut short.
-        let memory =
-            self.turn.take().filter(|_| succeeded && self.error.is_none()).and_then(|t| t.into_memory(&self.id));
+        let turn = self.turn.take().filter(|_| succeeded && self.error.is_none());
+        let remote = turn.as_ref().is_some_and(|t| t.remote);
+        let memory = turn.and_then(|t| t.into_memory(&self.id));
         let captured = memory.is_some();
         if let Some(memory) = memory {
-            self.services.journal().memory(memory);
+            self.services.remember(memory, remote);
         }
         let identity = self.identity.as_ref();
         info!(
@@ -180,6 +187,8 @@ impl Outcome {
             upstream,
             memories_recalled: self.memories_recalled,
             memories_captured: u32::from(captured),
+            memory_error: self.memory_error,
+            supermemory: self.supermemory.take(),
             bytes_in: self.bytes_in,
             bytes_out,
             finish_reason: observed.finish_reason,

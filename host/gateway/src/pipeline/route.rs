@@ -19,3 +19,9 @@ pub fn plan<'r>(router: &'r Router, model: &str, key: Option<&KeyEntry>) -> Resu
         .collect::<Vec<_>>();
     Ok(std::iter::once(first).chain(fallbacks).collect())
 }
+
+/// True when a deployment of the group reaches its provider through Supermemory's
+/// router (any of them: the gateway cannot know which will answer).
+pub fn reaches_supermemory_router(resolved: &Resolved<'_>) -> bool {
+    resolved.group.deployments.iter().any(|d| d.config.supermemory_router.is_some())
+}

@@ -143,6 +143,13 @@ async fn attempt(
     let upstream_api = route.upstream_api(request.api, provider.wire);
     outcome.attempt_started();
     let reply = upstream::send(deployment, upstream_request, request.stream).await;
+    if deployment.config.supermemory_router.is_some() {
+        match &reply {
+            Ok(Reply::Stream(response)) => outcome.supermemory = upstream::supermemory_headers(response.headers()),
+            Ok(Reply::Complete { headers, .. }) => outcome.supermemory = upstream::supermemory_headers(headers),
+            Err(_) => {}
+        }
+    }
     let id = &deployment.config.id;
     match reply {
         Ok(Reply::Stream(response)) => {

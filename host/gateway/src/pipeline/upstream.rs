@@ -27,13 +27,17 @@ pub struct UpstreamRequest {
 pub struct ClientHeaders<'a> {
     pub headers: &'a HeaderMap,
     pub credential: super::auth::CredentialHeader,
+    /// The caller's memory scope as a Supermemory container tag, for deployments behind
+    /// Supermemory's router (`x-sm-user-id`).
+    pub container_tag: Option<&'a str>,
 }
 
 /// The client credentials a `forward_client_auth` deployment passes on.
 const CLIENT_AUTH_HEADERS: [&str; 2] = ["authorization", "x-api-key"];
 
 /// Headers a plugin may not set: the key and the routing are the host's.
-const HOST_ONLY_HEADERS: [&str; 5] = ["authorization", "x-api-key", "api-key", "host", "content-length"];
+const HOST_ONLY_HEADERS: [&str; 7] =
+    ["authorization", "x-api-key", "api-key", "host", "content-length", "x-supermemory-api-key", "x-sm-user-id"];
 
 impl UpstreamRequest {
     /// The request for `deployment` at `path`. Client headers never go upstream
@@ -103,6 +107,15 @@ impl UpstreamRequest {
         }
         for (name, value) in &config.extra_headers {
             headers.insert(name.clone(), value.clone());
+        }
+        if let Some(router) = &config.supermemory_router {
+            if let Some(Ok(mut key)) = router.api_key.as_ref().map(|k| HeaderValue::try_from(k.expose())) {
+                key.set_sensitive(true);
+                headers.insert("x-supermemory-api-key", key);
+            }
+            if let Some(Ok(tag)) = client.container_tag.map(HeaderValue::try_from) {
+                headers.insert("x-sm-user-id", tag);
+            }
         }
         let url = deployment.url(path).map_err(|e| {
             GatewayError::new(ErrorKind::Internal, format!("deployment {}: bad upstream URL: {e}", config.id))
@@ -196,4 +209,18 @@ pub fn forwarded_headers(upstream: &HeaderMap, out: &mut HeaderMap) {
             out.insert(HeaderName::from_static("x-upstream-request-id"), value.clone());
         }
     }
+}
+
+/// What Supermemory's router says it did (`x-supermemory-*` response headers: its
+/// conversation id, whether it changed the context, tokens processed, chunks created
+/// and retrieved, its error), as a JSON object for the analytics record.
+pub fn supermemory_headers(headers: &HeaderMap) -> Option<String> {
+    let found: serde_json::Map<String, serde_json::Value> = headers
+        .iter()
+        .filter_map(|(name, value)| {
+            let key = name.as_str().strip_prefix("x-supermemory-")?;
+            Some((key.to_owned(), serde_json::Value::String(value.to_str().ok()?.to_owned())))
+        })
+        .collect();
+    (!found.is_empty()).then(|| serde_json::Value::Object(found).to_string())
 }

@@ -27,6 +27,8 @@ pub enum Entry {
     KeySpend(String, KeySpend),
     /// A memory a finished turn left.
     Memory(Box<NewMemory>),
+    /// A memory for a remote backend, into the outbox its sender drains.
+    RemoteMemory(Box<NewMemory>),
     /// What memory added to a conversation, by its key.
     Conversation(String, Arc<Injected>),
 }
@@ -47,6 +49,11 @@ impl Journal {
     /// Queues a memory to store.
     pub fn memory(&self, memory: NewMemory) {
         self.submit(Entry::Memory(Box::new(memory)));
+    }
+
+    /// Queues a memory for Supermemory (the outbox keeps it until it is sent).
+    pub fn remote_memory(&self, memory: NewMemory) {
+        self.submit(Entry::RemoteMemory(Box::new(memory)));
     }
 
     /// Queues a conversation's new state.
@@ -89,6 +96,7 @@ fn write_batch(transaction: &Transaction<'_>, entries: &[Entry]) -> anyhow::Resu
             Entry::Memory(memory) => {
                 memory::store::insert(transaction, memory)?;
             }
+            Entry::RemoteMemory(memory) => memory::supermemory::enqueue(transaction, memory)?,
             Entry::Conversation(key, state) => conversation::store(transaction, key, state, now_ms())?,
         }
     }
@@ -102,9 +110,9 @@ fn insert_records(transaction: &Transaction<'_>, batch: &[&Record]) -> anyhow::R
         "INSERT OR REPLACE INTO requests (id, started_at, user_id, project, client, key_id, model, deployment, provider,
             upstream_model, api, stream, status, error, attempts, fallbacks, input_tokens, output_tokens, cached_tokens,
             cache_write_tokens, reasoning_tokens, tokens_estimated, cost_usd, latency_ms, ttft_ms, upstream_ms, overhead_ms,
-            memories_recalled, memories_captured, bytes_in, bytes_out, finish_reason)
+            memories_recalled, memories_captured, bytes_in, bytes_out, finish_reason, memory_error, supermemory)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23,
-            ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)",
+            ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34)",
     )?;
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     for r in batch {
@@ -142,6 +150,8 @@ fn insert_records(transaction: &Transaction<'_>, batch: &[&Record]) -> anyhow::R
             r.bytes_in as i64,
             r.bytes_out as i64,
             r.finish_reason,
+            r.memory_error,
+            r.supermemory,
         ])?;
     }
     Ok(())

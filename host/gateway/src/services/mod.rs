@@ -14,13 +14,16 @@ use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 
-use crate::config::Config;
+use tokio::sync::watch;
+
+use crate::config::{Config, MemoryBackend, SupermemoryConfig};
 use crate::plugins::PluginSet;
 use crate::storage::Database;
 use journal::Journal;
 use keys::KeyStore;
-use memory::MemoryStore;
 use memory::conversation::Conversations;
+use memory::supermemory::{Sender, Supermemory};
+use memory::{Backend, Memories, MemoryStore};
 use routing::Router;
 
 /// What one request runs on: the config, the router built from it and the loaded
@@ -44,8 +47,11 @@ struct Inner {
     database: Database,
     journal: Journal,
     keys: KeyStore,
-    memories: MemoryStore,
+    memories: Memories,
     conversations: Conversations,
+    /// Sends captured memories on to Supermemory, wherever the config sends them.
+    supermemory_sender: Sender,
+    supermemory_config: watch::Sender<Option<SupermemoryConfig>>,
     /// The last config reload that failed, and why (shown by the admin API).
     reload_error: Mutex<Option<String>>,
 }
@@ -55,8 +61,10 @@ impl Services {
     pub fn open(database: Database, queue_size: usize, snapshot: Snapshot) -> anyhow::Result<Self> {
         let journal = Journal::start(&database, queue_size)?;
         let keys = KeyStore::load(&database)?;
-        let memories = MemoryStore::new(&database);
+        let memories = Memories { local: MemoryStore::new(&database), supermemory: Supermemory::new() };
         let conversations = Conversations::new(&database);
+        let (supermemory_config, watched) = watch::channel(supermemory_of(&snapshot.config));
+        let supermemory_sender = Sender::start(database.clone(), memories.supermemory.clone(), watched);
         Ok(Self {
             inner: Arc::new(Inner {
                 current: ArcSwap::from_pointee(snapshot),
@@ -65,6 +73,8 @@ impl Services {
                 keys,
                 memories,
                 conversations,
+                supermemory_sender,
+                supermemory_config,
                 reload_error: Mutex::new(None),
             }),
         })
@@ -76,6 +86,7 @@ impl Services {
 
     /// Makes `snapshot` current for every request that starts from now on.
     pub fn publish(&self, snapshot: Snapshot) {
+        self.inner.supermemory_config.send_replace(supermemory_of(&snapshot.config));
         self.inner.current.store(Arc::new(snapshot));
     }
 
@@ -91,8 +102,22 @@ impl Services {
         &self.inner.keys
     }
 
-    pub fn memories(&self) -> &MemoryStore {
-        &self.inner.memories
+    /// The memory backend `config` names (the local store when memory is off: the
+    /// memory API still reads what was stored before).
+    pub fn memory_backend<'a>(&'a self, config: &'a Config) -> Backend<'a> {
+        let backend = config.memory.as_ref().map_or(&MemoryBackend::Local, |memory| &memory.backend);
+        self.inner.memories.backend(backend)
+    }
+
+    /// Queues a finished turn's memory for the backend `remote` says: the local store,
+    /// or Supermemory through the durable outbox.
+    pub fn remember(&self, memory: memory::NewMemory, remote: bool) {
+        if remote {
+            self.inner.journal.remote_memory(memory);
+            self.inner.supermemory_sender.notify.notify_one();
+        } else {
+            self.inner.journal.memory(memory);
+        }
     }
 
     pub fn conversations(&self) -> &Conversations {
@@ -105,5 +130,12 @@ impl Services {
 
     pub fn reload_error(&self) -> Option<String> {
         self.inner.reload_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+fn supermemory_of(config: &Config) -> Option<SupermemoryConfig> {
+    match config.memory.as_ref().map(|memory| &memory.backend) {
+        Some(MemoryBackend::Supermemory(settings)) => Some(settings.clone()),
+        _ => None,
     }
 }

@@ -207,7 +207,7 @@ impl UpstreamClients {
     pub fn for_base(&self, base_url: &str) -> reqwest::Client {
         let origin = origin(base_url);
         let mut clients = self.by_origin.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        clients.entry(origin.to_owned()).or_insert_with(new_client).clone()
+        clients.entry(origin.to_owned()).or_insert_with(upstream_client).clone()
     }
 }
 
@@ -219,7 +219,9 @@ fn origin(url: &str) -> &str {
     }
 }
 
-fn new_client() -> reqwest::Client {
+/// An HTTP client for one upstream origin (a provider, Supermemory): kept for the
+/// process's life, with its connections and cookies.
+pub fn upstream_client() -> reqwest::Client {
     // TLS through rustls with ring; installing the process default is idempotent.
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()

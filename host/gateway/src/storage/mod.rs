@@ -12,8 +12,12 @@ use anyhow::Context;
 use rusqlite::Connection;
 
 /// The schema, one migration per version; applied in order, never edited once shipped.
-const MIGRATIONS: &[&str] =
-    &[include_str!("migrations/v1.sql"), include_str!("migrations/v2.sql"), include_str!("migrations/v3.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/v1.sql"),
+    include_str!("migrations/v2.sql"),
+    include_str!("migrations/v3.sql"),
+    include_str!("migrations/v4.sql"),
+];
 
 /// Where the database lives.
 #[derive(Debug, Clone)]

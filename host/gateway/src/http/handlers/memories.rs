@@ -16,7 +16,8 @@ use crate::core::identity::Identity;
 use crate::pipeline::auth::Caller;
 use crate::pipeline::{RequestContext, identify};
 use crate::services::Services;
-use crate::services::memory::{NewMemory, Scope};
+use crate::services::memory::supermemory::SupermemoryError;
+use crate::services::memory::{BackendError, NewMemory, Scope};
 
 const DEFAULT_LIMIT: usize = 20;
 const MAX_LIMIT: usize = 100;
@@ -46,9 +47,10 @@ pub async fn list(
         let identity = scope_of(&ctx, &caller, &headers).await?;
         let scope = Scope::of(&identity);
         let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+        let backend = state.memory_backend(&ctx.snapshot.config);
         let memories = match query.q.as_deref().filter(|q| !q.trim().is_empty()) {
-            Some(q) => state.memories().search(&scope, q, limit).await,
-            None => state.memories().list(&scope, limit).await,
+            Some(q) => backend.search(&scope, q, limit).await,
+            None => backend.list(&scope, limit).await,
         }
         .map_err(store_failed)?;
         Ok(Json(json!({ "object": "list", "scope": describe(&identity), "data": memories })).into_response())
@@ -75,9 +77,11 @@ pub async fn add(
         let identity = scope_of(&ctx, &caller, &headers).await?;
         let memory = NewMemory::new(Scope::of(&identity), identity.client().map(str::to_owned), None, text);
         let (new_id, text, created_at) = (memory.id.clone(), memory.text.clone(), memory.created_at);
-        let id = state.memories().add(memory).await.map_err(store_failed)?;
+        let backend = state.memory_backend(&ctx.snapshot.config);
+        let id = backend.add(memory).await.map_err(store_failed)?;
         // The same note added again is the one stored before: 200, with its id.
-        let status = if id == new_id { StatusCode::CREATED } else { StatusCode::OK };
+        // (Supermemory upserts it under the same document and cannot say which.)
+        let status = if id == new_id || backend.is_remote() { StatusCode::CREATED } else { StatusCode::OK };
         let body = json!({ "id": id, "text": text, "created_at": created_at, "scope": describe(&identity) });
         Ok((status, Json(body)).into_response())
     })
@@ -93,7 +97,8 @@ pub async fn delete(
 ) -> Response {
     answer(async {
         let identity = scope_of(&ctx, &caller, &headers).await?;
-        let deleted = state.memories().delete(&Scope::of(&identity), id.clone()).await.map_err(store_failed)?;
+        let backend = state.memory_backend(&ctx.snapshot.config);
+        let deleted = backend.delete(&Scope::of(&identity), id.clone()).await.map_err(store_failed)?;
         if !deleted {
             return Err(GatewayError::new(ErrorKind::NotFound, format!("no memory `{id}` in this scope")));
         }
@@ -124,6 +129,14 @@ fn describe(identity: &Identity) -> Value {
     json!({ "user": identity.user.value, "project": identity.project() })
 }
 
-fn store_failed(error: anyhow::Error) -> GatewayError {
-    GatewayError::new(ErrorKind::Internal, format!("the memory store failed: {error:#}"))
+fn store_failed(error: BackendError) -> GatewayError {
+    match error {
+        BackendError::Local(error) => {
+            GatewayError::new(ErrorKind::Internal, format!("the memory store failed: {error:#}"))
+        }
+        BackendError::Supermemory(SupermemoryError::Timeout(_)) => {
+            GatewayError::new(ErrorKind::UpstreamTimeout, error.to_string())
+        }
+        BackendError::Supermemory(error) => GatewayError::new(ErrorKind::BadGateway, error.to_string()),
+    }
 }

@@ -62,6 +62,9 @@ pub fn record(record: &Record) {
     if record.memories_captured > 0 {
         counter!("memory_proxy_memories_captured_total").increment(u64::from(record.memories_captured));
     }
+    if let Some(error) = record.memory_error {
+        counter!("memory_proxy_memory_backend_errors_total", "error" => error).increment(1);
+    }
 }
 
 /// Sets the values read at scrape time.

@@ -47,6 +47,11 @@ pub struct Record {
     pub upstream: Option<Duration>,
     pub memories_recalled: u32,
     pub memories_captured: u32,
+    /// Why the memory backend failed this request (it went on without memories).
+    pub memory_error: Option<&'static str>,
+    /// What Supermemory's router reported doing for this request (JSON of its
+    /// `x-supermemory-*` response headers).
+    pub supermemory: Option<String>,
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub finish_reason: Option<String>,

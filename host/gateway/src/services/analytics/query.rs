@@ -367,6 +367,9 @@ fn request_json(row: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
         "overhead_ms": row.get::<_, Option<f64>>("overhead_ms")?,
         "memories_recalled": row.get::<_, i64>("memories_recalled")?,
         "memories_captured": row.get::<_, i64>("memories_captured")?,
+        "memory_error": row.get::<_, Option<String>>("memory_error")?,
+        "supermemory": row.get::<_, Option<String>>("supermemory")?
+            .and_then(|headers| serde_json::from_str::<Value>(&headers).ok()),
         "bytes_in": row.get::<_, i64>("bytes_in")?,
         "bytes_out": row.get::<_, i64>("bytes_out")?,
         "finish_reason": row.get::<_, Option<String>>("finish_reason")?,
@@ -498,6 +501,8 @@ mod tests {
             upstream: None,
             memories_recalled: 0,
             memories_captured: 0,
+            memory_error: None,
+            supermemory: None,
             bytes_in: 0,
             bytes_out: 0,
             finish_reason: Some(if index % 9 == 0 { "length" } else { "stop" }.to_owned()),

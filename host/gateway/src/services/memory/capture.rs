@@ -15,13 +15,15 @@ pub struct Turn {
     client: Option<String>,
     question: String,
     answer: String,
+    /// Remembered by a remote backend (Supermemory) rather than the local store.
+    pub remote: bool,
 }
 
 impl Turn {
     /// A turn asking `question` (capped) in `scope`, with no answer yet.
     pub fn new(scope: Scope, client: Option<String>, question: &str) -> Self {
         let question = question[..question.floor_char_boundary(QUESTION_BYTES)].to_owned();
-        Self { scope, client, question, answer: String::new() }
+        Self { scope, client, question, answer: String::new(), remote: false }
     }
 
     /// Adds answer text as it arrives; beyond the cap it is dropped.
@@ -71,7 +73,7 @@ mod tests {
         let memory = turn.into_memory("req-1").unwrap();
         assert!(memory.text.starts_with("User: Q\nAssistant: é"));
         assert_eq!(memory.request_id.as_deref(), Some("req-1"));
-        let silent = Turn { scope, client: None, question: "Q".into(), answer: " ".into() };
+        let silent = Turn { scope, client: None, question: "Q".into(), answer: " ".into(), remote: false };
         assert_eq!(silent.into_memory("req-2").unwrap().text, "User: Q", "answered by a tool call alone");
     }
 }

@@ -1,8 +1,10 @@
 //! Long-term memory, per user and project: the scopes that keep it apart ([`scope`]),
-//! the local store ([`store`]: full-text search in the gateway's own database), and
-//! what a finished turn leaves behind ([`capture`], [`answer`]), secrets removed first
-//! ([`redact`]), and what memory added to each conversation ([`conversation`]). The pipeline recalls and injects (stages 4 and 5) and hands the turn
-//! to the journal (stage 8).
+//! the backends ([`store`]: full-text search in the gateway's own database;
+//! [`supermemory`]: Supermemory's REST API, fed through a durable outbox), what a
+//! finished turn leaves behind ([`capture`], [`answer`]), secrets removed first
+//! ([`redact`]), and what memory added to each conversation ([`conversation`]). The
+//! pipeline recalls and injects (stages 4 and 5) and hands the turn to the journal
+//! (stage 8).
 
 pub mod answer;
 pub mod capture;
@@ -10,12 +12,93 @@ pub mod conversation;
 pub mod redact;
 pub mod scope;
 pub mod store;
+pub mod supermemory;
 
 pub use capture::Turn;
 pub use scope::Scope;
 pub use store::{MemoryStore, Stored};
 
+use crate::config::{MemoryBackend, SupermemoryConfig};
 use crate::core::time::now_ms;
+use supermemory::{Supermemory, SupermemoryError};
+
+/// Both backends; each call goes to the one the request's config names.
+pub struct Memories {
+    pub local: MemoryStore,
+    pub supermemory: Supermemory,
+}
+
+/// One backend, as a request's config names it.
+pub enum Backend<'a> {
+    Local(&'a MemoryStore),
+    Supermemory(&'a Supermemory, &'a SupermemoryConfig),
+}
+
+/// A backend that failed a call.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("the local memory store failed: {0:#}")]
+    Local(anyhow::Error),
+    #[error(transparent)]
+    Supermemory(#[from] SupermemoryError),
+}
+
+impl BackendError {
+    /// The short name analytics and metrics record.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Local(_) => "local_store_error",
+            Self::Supermemory(error) => error.code(),
+        }
+    }
+}
+
+impl Memories {
+    pub fn backend<'a>(&'a self, config: &'a MemoryBackend) -> Backend<'a> {
+        match config {
+            MemoryBackend::Local => Backend::Local(&self.local),
+            MemoryBackend::Supermemory(settings) => Backend::Supermemory(&self.supermemory, settings),
+        }
+    }
+}
+
+impl Backend<'_> {
+    pub fn is_remote(&self) -> bool {
+        matches!(self, Self::Supermemory(..))
+    }
+
+    /// The scope's memories most relevant to `query`, best first.
+    pub async fn search(&self, scope: &Scope, query: &str, limit: usize) -> Result<Vec<Stored>, BackendError> {
+        match self {
+            Self::Local(store) => store.search(scope, query, limit).await.map_err(BackendError::Local),
+            Self::Supermemory(client, config) => Ok(client.search(config, scope, query, limit).await?),
+        }
+    }
+
+    /// The scope's memories, newest first.
+    pub async fn list(&self, scope: &Scope, limit: usize) -> Result<Vec<Stored>, BackendError> {
+        match self {
+            Self::Local(store) => store.list(scope, limit).await.map_err(BackendError::Local),
+            Self::Supermemory(client, config) => Ok(client.list(config, scope, limit).await?),
+        }
+    }
+
+    /// Stores a memory now; the id it is stored under.
+    pub async fn add(&self, memory: NewMemory) -> Result<String, BackendError> {
+        match self {
+            Self::Local(store) => store.add(memory).await.map_err(BackendError::Local),
+            Self::Supermemory(client, config) => Ok(client.add(config, &supermemory::Document::of(&memory)).await?),
+        }
+    }
+
+    /// Deletes memory `id` of `scope`; false when the scope has none such.
+    pub async fn delete(&self, scope: &Scope, id: String) -> Result<bool, BackendError> {
+        match self {
+            Self::Local(store) => store.delete(scope, id).await.map_err(BackendError::Local),
+            Self::Supermemory(client, config) => Ok(client.delete(config, scope, &id).await?),
+        }
+    }
+}
 
 /// A memory on its way into the store.
 #[derive(Debug, Clone)]
