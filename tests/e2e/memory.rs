@@ -492,3 +492,48 @@ async fn a_conversation_gets_the_same_memory_bytes_on_every_turn_even_after_a_re
     send(&ana, other).await;
     assert!(upstream().await["system"].to_string().contains("ops.md"), "a new conversation sees the new memory");
 }
+
+/// True when the embedding model is installed where the gateway looks for it (the
+/// test command installs it).
+fn embedding_model_installed() -> bool {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| std::path::PathBuf::from(home).join(".cache")));
+    let base = std::env::var_os("MEMORY_PROXY_MODELS")
+        .map(std::path::PathBuf::from)
+        .or(cache.map(|c| c.join("memory-proxy/models")));
+    base.is_some_and(|base| base.join("all-MiniLM-L6-v2/model.safetensors").exists())
+}
+
+#[tokio::test]
+async fn a_question_sharing_no_word_with_its_fact_recalls_it_by_meaning() {
+    if !embedding_model_installed() {
+        eprintln!("skipped: the embedding model is not installed (cargo xtask test installs it)");
+        return;
+    }
+    let mock = Mock::start();
+    let gateway = Gateway::start(&config(&mock, ""));
+    let ana = Caller { gateway: &gateway, user: "ana", project: "/srv/shop" };
+    for note in ["Production releases go out every Saturday morning", "My favourite pasta is carbonara"] {
+        let response = ana.post("/v1/memories").json(&json!({ "text": note })).send().await.unwrap();
+        assert_eq!(response.status(), 201);
+    }
+    let question = "On which day of the week do we deploy?";
+    // The vectors are written in the background, just after the memories.
+    let found = wait_for(Duration::from_secs(20), || async {
+        let page: Value = ana.get(&format!("/v1/memories?q={question}")).send().await.unwrap().json().await.unwrap();
+        let first = page["data"][0]["text"].as_str()?.to_owned();
+        first.contains("Saturday").then_some(page)
+    })
+    .await
+    .expect("found by meaning: the question shares no word with the fact");
+    assert!(
+        found["data"].as_array().unwrap().iter().all(|m| !m["text"].as_str().unwrap().contains("carbonara")),
+        "{found}"
+    );
+
+    ana.chat(question).await;
+    assert!(last_system(&mock).await.contains("Saturday"), "recalled into the prompt");
+    Caller { gateway: &gateway, user: "bo", project: "/srv/shop" }.chat(question).await;
+    assert_eq!(last_system(&mock).await, "", "never another user's, by meaning either");
+}

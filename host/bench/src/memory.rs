@@ -145,7 +145,7 @@ pub async fn run(scopes: usize, per_scope: usize, searches: usize) -> Result<()>
     );
     println!("| search in one scope (top 5) | matching memories | p50 | p99 |");
     println!("|---|---|---|---|");
-    let store = MemoryStore::new(&database);
+    let store = MemoryStore::new(&database, None);
     let target = scope(3);
     for (name, query) in [
         ("a rare fact", "What is the capital of France?"),

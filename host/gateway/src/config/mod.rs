@@ -61,6 +61,8 @@ pub struct MemoryConfig {
     /// Each finished turn is remembered.
     pub capture: bool,
     pub backend: MemoryBackend,
+    /// The local store recalls by meaning too, with the embedded model.
+    pub embeddings: bool,
 }
 
 /// Where memories live.
@@ -352,6 +354,18 @@ fn memory(raw: raw::RawMemory, lookup: &dyn Fn(&str) -> Option<String>) -> Resul
         token_budget: raw.token_budget.unwrap_or(DEFAULT_MEMORY_TOKENS),
         capture: raw.capture.unwrap_or(true),
         backend,
+        embeddings: match raw.embedding_model.as_deref().unwrap_or("local") {
+            "local" => true,
+            "none" => false,
+            other => {
+                return Err(invalid(
+                    "memory.embedding_model",
+                    format!(
+                        "`{other}` is not an embedding model this build runs: `local` (the embedded all-MiniLM-L6-v2) or `none`"
+                    ),
+                ));
+            }
+        },
     }))
 }
 

@@ -31,6 +31,8 @@ pub struct RawMemory {
     pub recall_limit: Option<usize>,
     pub token_budget: Option<u32>,
     pub capture: Option<bool>,
+    /// `local` (the default: the embedded model) or `none` (recall by words only).
+    pub embedding_model: Option<String>,
     pub supermemory: Option<RawSupermemory>,
 }
 

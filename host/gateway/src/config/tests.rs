@@ -236,9 +236,15 @@ fn memory_is_off_without_its_section_and_defaults_within_it() {
     assert_eq!(parse("model_list: []\n").unwrap().config.memory, None);
     let defaults = parse("memory: {}\n").unwrap().config.memory.unwrap();
     let local = MemoryBackend::Local;
-    assert_eq!(defaults, MemoryConfig { recall_limit: 5, token_budget: 1000, capture: true, backend: local.clone() });
+    assert_eq!(
+        defaults,
+        MemoryConfig { recall_limit: 5, token_budget: 1000, capture: true, backend: local.clone(), embeddings: true }
+    );
     let set = parse("memory: {recall_limit: 0, token_budget: 200, capture: false}\n").unwrap().config.memory;
-    assert_eq!(set, Some(MemoryConfig { recall_limit: 0, token_budget: 200, capture: false, backend: local }));
+    assert_eq!(
+        set,
+        Some(MemoryConfig { recall_limit: 0, token_budget: 200, capture: false, backend: local, embeddings: true })
+    );
     assert_eq!(parse("memory: {backend: none}\n").unwrap().config.memory, None);
     let unknown = parse("memory: {backend: mem0}\n").unwrap_err().to_string();
     assert!(unknown.starts_with("memory.backend:") && unknown.contains("`supermemory` and `none`"), "{unknown}");

@@ -52,6 +52,8 @@ struct Inner {
     /// Sends captured memories on to Supermemory, wherever the config sends them.
     supermemory_sender: Sender,
     supermemory_config: watch::Sender<Option<SupermemoryConfig>>,
+    /// Embeds new memories of the local store (when the model is loaded).
+    indexer: Option<memory::embedding::Indexer>,
     /// The last config reload that failed, and why (shown by the admin API).
     reload_error: Mutex<Option<String>>,
 }
@@ -61,7 +63,12 @@ impl Services {
     pub fn open(database: Database, queue_size: usize, snapshot: Snapshot) -> anyhow::Result<Self> {
         let journal = Journal::start(&database, queue_size)?;
         let keys = KeyStore::load(&database)?;
-        let memories = Memories { local: MemoryStore::new(&database), supermemory: Supermemory::new() };
+        // The embedded model, when memory is on with the local store and meaning wanted.
+        let local_meaning =
+            snapshot.config.memory.as_ref().is_some_and(|m| m.embeddings && m.backend == MemoryBackend::Local);
+        let embedder = if local_meaning { memory::embedding::load_default() } else { None };
+        let indexer = embedder.clone().map(|embedder| memory::embedding::Indexer::start(database.clone(), embedder));
+        let memories = Memories { local: MemoryStore::new(&database, embedder), supermemory: Supermemory::new() };
         let conversations = Conversations::new(&database);
         let (supermemory_config, watched) = watch::channel(supermemory_of(&snapshot.config));
         let supermemory_sender = Sender::start(database.clone(), memories.supermemory.clone(), watched);
@@ -75,6 +82,7 @@ impl Services {
                 conversations,
                 supermemory_sender,
                 supermemory_config,
+                indexer,
                 reload_error: Mutex::new(None),
             }),
         })
@@ -117,6 +125,9 @@ impl Services {
             self.inner.supermemory_sender.notify.notify_one();
         } else {
             self.inner.journal.memory(memory);
+            if let Some(indexer) = &self.inner.indexer {
+                indexer.notify.notify_one();
+            }
         }
     }
 

@@ -9,6 +9,7 @@
 pub mod answer;
 pub mod capture;
 pub mod conversation;
+pub mod embedding;
 pub mod redact;
 pub mod scope;
 pub mod store;

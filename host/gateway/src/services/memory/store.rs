@@ -11,9 +11,13 @@
 //! Reads use a small pool of connections on the blocking pool; captured memories are
 //! written by the storage writer with the request records, added ones directly.
 
+use std::sync::Arc;
+
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
+use super::embedding::{self, Embedder};
 use super::{NewMemory, Scope};
+use crate::core::time::now_ms;
 use crate::storage::{Database, Readers};
 
 /// A memory as stored, with its relevance when it was found by a search.
@@ -33,6 +37,8 @@ pub struct Stored {
 pub struct MemoryStore {
     database: Database,
     readers: Readers,
+    /// With a model, recall is hybrid: words and meaning, fused by rank.
+    embedder: Option<Arc<Embedder>>,
 }
 
 /// How many search terms of a query count: each costs a posting list to merge.
@@ -41,21 +47,39 @@ const MAX_TERMS: usize = 16;
 /// by a rare word, bounded for common ones.
 const CANDIDATES: usize = 100;
 
+/// Below this cosine similarity a memory is not related enough to recall by meaning.
+const SIMILARITY_FLOOR: f32 = 0.3;
+/// Reciprocal rank fusion's constant: how much the top ranks outweigh the next.
+const RRF_K: f64 = 60.0;
+
 impl MemoryStore {
-    pub fn new(database: &Database) -> Self {
-        Self { database: database.clone(), readers: Readers::new(database) }
+    pub fn new(database: &Database, embedder: Option<Arc<Embedder>>) -> Self {
+        Self { database: database.clone(), readers: Readers::new(database), embedder }
     }
 
-    /// The scope's memories most relevant to `query`, best first; none when the query
-    /// has no searchable words.
+    /// The scope's memories most relevant to `query`, best first: by its words (BM25
+    /// over the scope's candidates) and, with the embedding model, by meaning (cosine
+    /// over the scope's vectors), the two rankings fused.
     pub async fn search(&self, scope: &Scope, query: &str, limit: usize) -> anyhow::Result<Vec<Stored>> {
         let terms = search_terms(query);
-        if terms.is_empty() || limit == 0 {
+        let embedder = self.embedder.clone();
+        if (terms.is_empty() && embedder.is_none()) || limit == 0 || query.trim().is_empty() {
             return Ok(Vec::new());
         }
-        let expression = match_expression(&scope.token(), &terms);
-        let candidates = self.readers.read(move |connection| candidates(connection, &expression)).await?;
-        Ok(rank(candidates, &terms, limit))
+        let (token, query) = (scope.token(), query.to_owned());
+        self.readers
+            .read(move |connection| {
+                let by_words = match terms.is_empty() {
+                    true => Vec::new(),
+                    false => rank(candidates(connection, &match_expression(&token, &terms))?, &terms, CANDIDATES),
+                };
+                let Some(embedder) = embedder else {
+                    return Ok(by_words.into_iter().take(limit).collect());
+                };
+                let by_meaning = nearest(connection, &token, &embedder, &query)?;
+                Ok(fuse(by_words, by_meaning, limit, now_ms()))
+            })
+            .await
     }
 
     /// The scope's memories, newest first.
@@ -108,6 +132,7 @@ impl MemoryStore {
                     .optional()?;
                 if let Some(rowid) = rowid {
                     transaction.execute("DELETE FROM memory_index WHERE rowid = ?1", [rowid])?;
+                    transaction.execute("DELETE FROM memory_vectors WHERE memory_rowid = ?1", [rowid])?;
                 }
                 transaction.commit()?;
                 Ok(rowid.is_some())
@@ -156,6 +181,76 @@ fn candidates(connection: &Connection, expression: &str) -> anyhow::Result<Vec<S
     )?;
     let rows = select.query_map(params![expression, CANDIDATES as i64], stored)?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// The scope's memories nearest in meaning to `query`, above the similarity floor, best
+/// first, each with its similarity. Vectors are scanned first; texts are read for the
+/// best only.
+fn nearest(
+    connection: &Connection,
+    token: &str,
+    embedder: &Embedder,
+    query: &str,
+) -> anyhow::Result<Vec<(f32, Stored)>> {
+    let query = embedder.embed(query)?;
+    let mut vectors =
+        connection.prepare_cached("SELECT memory_rowid, vector FROM memory_vectors WHERE scope = ?1 AND model = ?2")?;
+    let mut best: Vec<(f32, i64)> = vectors
+        .query_map(params![token, embedder.id], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?)))?
+        .filter_map(Result::ok)
+        .map(|(rowid, bytes)| (dot(&query, &embedding::from_bytes(&bytes)), rowid))
+        .filter(|(similarity, _)| *similarity >= SIMILARITY_FLOOR)
+        .collect();
+    best.sort_by(|a, b| b.0.total_cmp(&a.0));
+    best.truncate(CANDIDATES);
+    let mut select =
+        connection.prepare_cached("SELECT id, text, client, request_id, created_at FROM memories WHERE rowid = ?1")?;
+    let mut found = Vec::with_capacity(best.len());
+    for (similarity, rowid) in best {
+        if let Some(memory) = select.query_row([rowid], stored).optional()? {
+            found.push((similarity, memory));
+        }
+    }
+    Ok(found)
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Reciprocal rank fusion of the two rankings, with a mild preference for recent
+/// memories (worth less than one rank at the top), best `limit` first. A memory's
+/// score is its fused score over the best possible (first in both), 0 to 1.
+fn fuse(by_words: Vec<Stored>, by_meaning: Vec<(f32, Stored)>, limit: usize, now: i64) -> Vec<Stored> {
+    let mut fused: Vec<(f64, Stored)> = Vec::with_capacity(by_words.len() + by_meaning.len());
+    let mut add = |rank: usize, memory: Stored| {
+        let share = 1.0 / (RRF_K + rank as f64 + 1.0);
+        match fused.iter_mut().find(|(_, m)| m.id == memory.id) {
+            Some((score, _)) => *score += share,
+            None => fused.push((share, memory)),
+        }
+    };
+    for (rank, memory) in by_words.into_iter().enumerate() {
+        add(rank, memory);
+    }
+    for (rank, (_, memory)) in by_meaning.into_iter().enumerate() {
+        add(rank, memory);
+    }
+    let best = 2.0 / (RRF_K + 1.0);
+    let step = 1.0 / (RRF_K + 1.0) - 1.0 / (RRF_K + 2.0);
+    for (score, memory) in &mut fused {
+        let age_days = (now - memory.created_at).max(0) as f64 / 86_400_000.0;
+        *score += 0.5 * step * (-age_days / 30.0).exp();
+    }
+    fused.sort_by(|a, b| b.0.total_cmp(&a.0));
+    fused
+        .into_iter()
+        .take(limit)
+        .map(|(score, mut memory)| {
+            memory.score = Some((score / best).min(1.0) as f32);
+            memory
+        })
+        .collect()
 }
 
 /// A memory from a row of `id, text, client, request_id, created_at`.
@@ -296,7 +391,7 @@ mod tests {
     fn store() -> (MemoryStore, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!("mp-memory-{}-{}", std::process::id(), uuid::Uuid::now_v7()));
         let database = Database::open(&dir.join("test.db")).unwrap();
-        (MemoryStore::new(&database), dir)
+        (MemoryStore::new(&database, None), dir)
     }
 
     #[tokio::test]
