@@ -178,16 +178,8 @@ memory:
     assert!(text.starts_with("User: Our staging database is called heron"), "{text}");
     assert!(!text.contains("system-reminder") && !text.contains("<"), "no scaffolding: {text}");
     assert_eq!(stored[0]["client"], "claude-code");
-    let rows: Value = gateway
-        .get("/analytics/requests?client=claude-code")
-        .bearer_auth(MASTER)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let row = &rows["requests"][0];
+    let rows = gateway.requests(MASTER, "client=claude-code").await;
+    let row = &rows[0];
     assert_eq!((row["status"].as_u64(), row["project"].as_str()), (Some(200), repo_a.to_str()), "{row}");
     assert!(row["input_tokens"].as_u64().unwrap() > 100, "{row}");
 
@@ -272,11 +264,9 @@ memory: {{}}
         assert!(history.contains("exec_command"), "Codex's own tool was offered and called: {history}");
     }
 
-    let rows: Value =
-        gateway.get("/analytics/requests?client=codex").bearer_auth(MASTER).send().await.unwrap().json().await.unwrap();
-    let rows = rows["requests"].as_array().unwrap();
+    let rows = gateway.requests(MASTER, "client=codex").await;
     assert!(rows.len() >= 4, "{rows:?}");
-    for row in rows {
+    for row in &rows {
         assert_eq!(row["status"], 200, "streams that reached response.completed are successes: {row}");
         assert!(row["output_tokens"].as_u64().unwrap() > 0, "usage mapped: {row}");
     }

@@ -83,16 +83,7 @@ async fn last_chat_upstream(mock: &Mock) -> Value {
 }
 
 async fn analytics_rows(gateway: &Gateway, user: &str) -> Vec<Value> {
-    let rows: Value = gateway
-        .get(&format!("/analytics/requests?user={user}"))
-        .bearer_auth(MASTER)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    rows["requests"].as_array().cloned().unwrap_or_default()
+    gateway.requests(MASTER, &format!("user={user}")).await
 }
 
 #[tokio::test]

@@ -242,6 +242,13 @@ impl Gateway {
         (field("key"), field("token"))
     }
 
+    /// The analytics rows the master `key` reads for `query` (`user=ana`, ...), newest first.
+    pub async fn requests(&self, key: &str, query: &str) -> Vec<Value> {
+        let response = self.get(&format!("/analytics/requests?{query}")).bearer_auth(key).send().await.unwrap();
+        let page: Value = response.json().await.unwrap();
+        page["requests"].as_array().cloned().unwrap_or_else(|| panic!("no rows: {page}"))
+    }
+
     pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
         reqwest::Client::new().get(format!("{}{path}", self.url))
     }

@@ -67,8 +67,10 @@ impl Services {
         let local_meaning =
             snapshot.config.memory.as_ref().is_some_and(|m| m.embeddings && m.backend == MemoryBackend::Local);
         let embedder = if local_meaning { memory::embedding::load_default() } else { None };
-        let indexer = embedder.clone().map(|embedder| memory::embedding::Indexer::start(database.clone(), embedder));
-        let memories = Memories { local: MemoryStore::new(&database, embedder), supermemory: Supermemory::new() };
+        let local = MemoryStore::new(&database, embedder.clone());
+        let indexer =
+            embedder.map(|embedder| memory::embedding::Indexer::start(database.clone(), embedder, local.vectors()));
+        let memories = Memories { local, supermemory: Supermemory::new() };
         let conversations = Conversations::new(&database);
         let (supermemory_config, watched) = watch::channel(supermemory_of(&snapshot.config));
         let supermemory_sender = Sender::start(database.clone(), memories.supermemory.clone(), watched);

@@ -19,6 +19,7 @@ use tokenizers::{Tokenizer, TruncationParams};
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
+use super::vectors::VectorCache;
 use crate::storage::Database;
 
 /// The model the gateway ships support for, and the folder name it is kept under.
@@ -122,12 +123,13 @@ pub struct Indexer {
 const BATCH: i64 = 32;
 
 impl Indexer {
-    pub fn start(database: Database, embedder: Arc<Embedder>) -> Self {
+    /// Starts the indexer; what it writes goes into `vectors` too, for the searches.
+    pub fn start(database: Database, embedder: Arc<Embedder>, vectors: Arc<VectorCache>) -> Self {
         let notify = Arc::new(Notify::new());
         let woken = notify.clone();
         tokio::spawn(async move {
             loop {
-                match index_some(&database, &embedder).await {
+                match index_some(&database, &embedder, &vectors).await {
                     // More may be waiting: go on at once.
                     Ok(true) => continue,
                     Ok(false) => {}
@@ -144,7 +146,7 @@ impl Indexer {
 }
 
 /// Embeds one batch; true when it was full (more may wait).
-async fn index_some(database: &Database, embedder: &Arc<Embedder>) -> anyhow::Result<bool> {
+async fn index_some(database: &Database, embedder: &Arc<Embedder>, cache: &VectorCache) -> anyhow::Result<bool> {
     let model = embedder.id.clone();
     let pending = database
         .with(move |connection| {
@@ -167,12 +169,12 @@ async fn index_some(database: &Database, embedder: &Arc<Embedder>) -> anyhow::Re
     let vectors = tokio::task::spawn_blocking(move || {
         pending
             .into_iter()
-            .map(|(rowid, scope, text)| worker.embed(&text).map(|vector| (rowid, scope, to_bytes(&vector))))
+            .map(|(rowid, scope, text)| worker.embed(&text).map(|vector| (rowid, scope, vector)))
             .collect::<anyhow::Result<Vec<_>>>()
     })
     .await??;
     let model = embedder.id.clone();
-    database
+    let vectors = database
         .with(move |connection| {
             let transaction = connection.transaction()?;
             {
@@ -180,13 +182,16 @@ async fn index_some(database: &Database, embedder: &Arc<Embedder>) -> anyhow::Re
                     "INSERT OR REPLACE INTO memory_vectors (memory_rowid, scope, model, vector) VALUES (?1, ?2, ?3, ?4)",
                 )?;
                 for (rowid, scope, vector) in &vectors {
-                    upsert.execute(params![rowid, scope, model, vector])?;
+                    upsert.execute(params![rowid, scope, model, to_bytes(vector)])?;
                 }
             }
             transaction.commit()?;
-            Ok(())
+            Ok(vectors)
         })
         .await?;
+    for (rowid, scope, vector) in &vectors {
+        cache.insert(scope, &embedder.id, *rowid, vector);
+    }
     Ok(full)
 }
 

@@ -14,6 +14,7 @@ pub mod redact;
 pub mod scope;
 pub mod store;
 pub mod supermemory;
+pub mod vectors;
 
 pub use capture::Turn;
 pub use scope::Scope;

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::embedding::{self, Embedder};
+use super::vectors::{Block, VectorCache};
 use super::{NewMemory, Scope};
 use crate::core::time::now_ms;
 use crate::storage::{Database, Readers};
@@ -39,6 +40,7 @@ pub struct MemoryStore {
     readers: Readers,
     /// With a model, recall is hybrid: words and meaning, fused by rank.
     embedder: Option<Arc<Embedder>>,
+    vectors: Arc<VectorCache>,
 }
 
 /// How many search terms of a query count: each costs a posting list to merge.
@@ -54,7 +56,12 @@ const RRF_K: f64 = 60.0;
 
 impl MemoryStore {
     pub fn new(database: &Database, embedder: Option<Arc<Embedder>>) -> Self {
-        Self { database: database.clone(), readers: Readers::new(database), embedder }
+        Self { database: database.clone(), readers: Readers::new(database), embedder, vectors: Arc::default() }
+    }
+
+    /// The scopes' vectors as searches see them; the indexer adds to them.
+    pub fn vectors(&self) -> Arc<VectorCache> {
+        self.vectors.clone()
     }
 
     /// The scope's memories most relevant to `query`, best first: by its words (BM25
@@ -66,19 +73,31 @@ impl MemoryStore {
         if (terms.is_empty() && embedder.is_none()) || limit == 0 || query.trim().is_empty() {
             return Ok(Vec::new());
         }
-        let (token, query) = (scope.token(), query.to_owned());
+        let (token, query, vectors) = (scope.token(), query.to_owned(), self.vectors.clone());
         self.readers
             .read(move |connection| {
-                let by_words = match terms.is_empty() {
-                    true => Vec::new(),
-                    false => rank(candidates(connection, &match_expression(&token, &terms))?, &terms, CANDIDATES),
+                let meaning = match &embedder {
+                    Some(embedder) => Some((embedder.id.clone(), embedder.embed(&query)?)),
+                    None => None,
                 };
-                let Some(embedder) = embedder else {
-                    return Ok(by_words.into_iter().take(limit).collect());
-                };
-                let by_meaning = nearest(connection, &token, &embedder, &query)?;
-                Ok(fuse(by_words, by_meaning, limit, now_ms()))
+                hybrid(connection, &vectors, &token, &terms, meaning, limit)
             })
+            .await
+    }
+
+    /// The same search for a query whose embedding (by `model`) is known already.
+    pub async fn search_embedded(
+        &self,
+        scope: &Scope,
+        query: &str,
+        model: &str,
+        vector: Vec<f32>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<Stored>> {
+        let (token, terms, model, vectors) =
+            (scope.token(), search_terms(query), model.to_owned(), self.vectors.clone());
+        self.readers
+            .read(move |connection| hybrid(connection, &vectors, &token, &terms, Some((model, vector)), limit))
             .await
     }
 
@@ -119,7 +138,7 @@ impl MemoryStore {
 
     /// Deletes a memory of `scope`; false when the scope has no memory `id`.
     pub async fn delete(&self, scope: &Scope, id: String) -> anyhow::Result<bool> {
-        let token = scope.token();
+        let (token, vectors) = (scope.token(), self.vectors.clone());
         self.database
             .with(move |connection| {
                 let transaction = connection.transaction()?;
@@ -135,6 +154,9 @@ impl MemoryStore {
                     transaction.execute("DELETE FROM memory_vectors WHERE memory_rowid = ?1", [rowid])?;
                 }
                 transaction.commit()?;
+                if let Some(rowid) = rowid {
+                    vectors.remove(&token, rowid);
+                }
                 Ok(rowid.is_some())
             })
             .await
@@ -183,22 +205,53 @@ fn candidates(connection: &Connection, expression: &str) -> anyhow::Result<Vec<S
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
-/// The scope's memories nearest in meaning to `query`, above the similarity floor, best
-/// first, each with its similarity. Vectors are scanned first; texts are read for the
+/// Words, and meaning when the query's embedding is given, fused.
+fn hybrid(
+    connection: &Connection,
+    vectors: &VectorCache,
+    token: &str,
+    terms: &[String],
+    meaning: Option<(String, Vec<f32>)>,
+    limit: usize,
+) -> anyhow::Result<Vec<Stored>> {
+    let by_words = match terms.is_empty() {
+        true => Vec::new(),
+        false => rank(candidates(connection, &match_expression(token, terms))?, terms, CANDIDATES),
+    };
+    let Some((model, vector)) = meaning else {
+        return Ok(by_words.into_iter().take(limit).collect());
+    };
+    let by_meaning = nearest(connection, vectors, token, &model, &vector)?;
+    Ok(fuse(by_words, by_meaning, limit, now_ms()))
+}
+
+/// The scope's memories nearest in meaning to `query` (its embedding by `model`),
+/// above the similarity floor, best first, each with its similarity. The scope's
+/// vectors come from the cache (read from the database once); texts are read for the
 /// best only.
 fn nearest(
     connection: &Connection,
+    vectors: &VectorCache,
     token: &str,
-    embedder: &Embedder,
-    query: &str,
+    model: &str,
+    query: &[f32],
 ) -> anyhow::Result<Vec<(f32, Stored)>> {
-    let query = embedder.embed(query)?;
-    let mut vectors =
-        connection.prepare_cached("SELECT memory_rowid, vector FROM memory_vectors WHERE scope = ?1 AND model = ?2")?;
-    let mut best: Vec<(f32, i64)> = vectors
-        .query_map(params![token, embedder.id], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?)))?
-        .filter_map(Result::ok)
-        .map(|(rowid, bytes)| (dot(&query, &embedding::from_bytes(&bytes)), rowid))
+    let block = vectors.get_or_load(token, model, || {
+        let mut select = connection
+            .prepare_cached("SELECT memory_rowid, vector FROM memory_vectors WHERE scope = ?1 AND model = ?2")?;
+        let mut block = Block::default();
+        let rows =
+            select.query_map(params![token, model], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?)))?;
+        for row in rows {
+            let (rowid, bytes) = row?;
+            block.push(rowid, &embedding::from_bytes(&bytes));
+        }
+        Ok(block)
+    })?;
+    let mut best: Vec<(f32, i64)> = block
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .scores(query)
         .filter(|(similarity, _)| *similarity >= SIMILARITY_FLOOR)
         .collect();
     best.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -212,10 +265,6 @@ fn nearest(
         }
     }
     Ok(found)
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// Reciprocal rank fusion of the two rankings, with a mild preference for recent
