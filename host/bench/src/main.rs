@@ -217,7 +217,9 @@ async fn run(options: Options, pin: bool, cores: usize) -> Result<()> {
     let memory_db = dir.join("memory.db");
     let memory_on = format!("{bench_model}  database_url: {}\nmemory:\n  capture: false\n", memory_db.display());
     let bench_scope = memory_proxy::services::memory::Scope { user: "default_user".to_owned(), project: None };
-    memory::seed(&memory_proxy::storage::Database::open(&memory_db)?, &bench_scope, 2_000, 50).await?;
+    let memory_database = memory_proxy::storage::Database::open(&memory_db)?;
+    memory::seed(&memory_database, &bench_scope, 2_000, 50).await?;
+    memory::seed_vectors(&memory_database, &bench_scope).await?;
     let mut targets = vec![
         Target::Gateway { name: "gateway".to_owned(), config: bench_model.clone() },
         Target::Gateway { name: "gateway, plugins off".to_owned(), config: plugins_off },
@@ -272,16 +274,15 @@ async fn run(options: Options, pin: bool, cores: usize) -> Result<()> {
             user: "default_user".to_owned(),
             project: Some("/tmp/demo-project".to_owned()),
         };
-        memory::seed(&memory_proxy::storage::Database::open(&sessions_db)?, &project, 2_000, 50).await?;
+        let sessions_database = memory_proxy::storage::Database::open(&sessions_db)?;
+        memory::seed(&sessions_database, &project, 2_000, 50).await?;
+        // Vectors for the seeded memories up front, so the gateway's indexer has nothing
+        // to embed while it is measured (the model's own time is in the table above).
+        memory::seed_vectors(&sessions_database, &project).await?;
         let off = gateway("sessions memory off", &with_claude)?;
         let on = gateway(
             "sessions memory on",
-            // Words only: the seeded memories have no vectors, and embedding them in the
-            // background would load the measured core (docs/benchmarks.md, memory by meaning).
-            &format!(
-                "{with_claude}  database_url: {}\nmemory:\n  recall_limit: 5\n  embedding_model: none\n",
-                sessions_db.display()
-            ),
+            &format!("{with_claude}  database_url: {}\nmemory:\n  recall_limit: 5\n", sessions_db.display()),
         )?;
         sessions::run(mock.addr, &off, &on, options.seconds).await?;
     }

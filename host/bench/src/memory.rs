@@ -211,26 +211,7 @@ pub async fn semantic(searches: usize) -> Result<()> {
         let database = Database::open(&dir.join("bench.db"))?;
         let target = scope(0);
         seed(&database, &target, size, 50).await?;
-        let (token, model) = (target.token(), embedder.id.clone());
-        database
-            .with(move |connection| {
-                let transaction = connection.transaction()?;
-                {
-                    let mut random = Lcg(5);
-                    let mut insert = transaction.prepare(
-                        "INSERT INTO memory_vectors (memory_rowid, scope, model, vector) SELECT rowid, ?2, ?3, ?4 FROM memories WHERE rowid = ?1",
-                    )?;
-                    for rowid in 1..=size as i64 {
-                        let mut vector: Vec<f32> = (0..384).map(|_| (random.next() % 2_000) as f32 / 1_000.0 - 1.0).collect();
-                        let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
-                        vector.iter_mut().for_each(|x| *x /= norm);
-                        insert.execute(rusqlite::params![rowid, token, model, embedding::to_bytes(&vector)])?;
-                    }
-                }
-                transaction.commit()?;
-                Ok(())
-            })
-            .await?;
+        seed_vectors(&database, &target).await?;
         let store = MemoryStore::new(&database, Some(embedder.clone()));
         let began = Instant::now();
         store.search_embedded(&target, question, &embedder.id, query.clone(), 5).await?;
@@ -346,6 +327,36 @@ pub async fn quality() -> Result<()> {
     }
     println!();
     let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+/// Random unit vectors of the embedded model for every memory of `scope`: what the
+/// indexer would write, without the half hour of embedding (a scan costs the same
+/// whatever the vectors hold).
+pub async fn seed_vectors(database: &Database, scope: &Scope) -> Result<()> {
+    let token = scope.token();
+    database
+        .with(move |connection| {
+            let rowids: Vec<i64> = connection
+                .prepare("SELECT rowid FROM memories WHERE scope = ?1")?
+                .query_map([&token], |row| row.get(0))?
+                .collect::<Result<_, _>>()?;
+            let transaction = connection.transaction()?;
+            {
+                let mut random = Lcg(5);
+                let mut insert = transaction
+                    .prepare("INSERT OR REPLACE INTO memory_vectors (memory_rowid, scope, model, vector) VALUES (?1, ?2, ?3, ?4)")?;
+                for rowid in rowids {
+                    let mut vector: Vec<f32> = (0..384).map(|_| (random.next() % 2_000) as f32 / 1_000.0 - 1.0).collect();
+                    let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
+                    vector.iter_mut().for_each(|x| *x /= norm);
+                    insert.execute(rusqlite::params![rowid, token, embedding::MODEL, embedding::to_bytes(&vector)])?;
+                }
+            }
+            transaction.commit()?;
+            Ok(())
+        })
+        .await?;
     Ok(())
 }
 
