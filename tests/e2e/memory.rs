@@ -38,7 +38,12 @@ impl Caller<'_> {
     }
 
     fn get(&self, path: &str) -> reqwest::RequestBuilder {
-        self.gateway.get(path).header("x-memory-user-id", self.user).header("x-memory-project", self.project)
+        self.with_method(self.gateway.get(path))
+    }
+
+    /// Any request, in this caller's scope.
+    fn with_method(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        request.header("x-memory-user-id", self.user).header("x-memory-project", self.project)
     }
 
     async fn chat(&self, text: &str) -> Value {
@@ -536,4 +541,34 @@ async fn a_question_sharing_no_word_with_its_fact_recalls_it_by_meaning() {
     assert!(last_system(&mock).await.contains("Saturday"), "recalled into the prompt");
     Caller { gateway: &gateway, user: "bo", project: "/srv/shop" }.chat(question).await;
     assert_eq!(last_system(&mock).await, "", "never another user's, by meaning either");
+}
+
+#[tokio::test]
+async fn a_scope_exports_as_json_lines_and_deletes_as_a_whole_leaving_others_alone() {
+    let mock = Mock::start();
+    let gateway = Gateway::start(&config(&mock, ""));
+    let ana = Caller { gateway: &gateway, user: "ana", project: "/srv/shop" };
+    let bo = Caller { gateway: &gateway, user: "bo", project: "/srv/shop" };
+    for (caller, note) in
+        [(&ana, "The staging database is heron"), (&ana, "Deploys happen on Fridays"), (&bo, "Bo likes tea")]
+    {
+        let response = caller.post("/v1/memories").json(&json!({ "text": note })).send().await.unwrap();
+        assert_eq!(response.status(), 201);
+    }
+
+    let export = ana.get("/v1/memories/export").send().await.unwrap();
+    assert_eq!(export.headers()["content-type"], "application/x-ndjson");
+    let lines: Vec<Value> = export.text().await.unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let texts: Vec<&str> = lines.iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["The staging database is heron", "Deploys happen on Fridays"], "oldest first, Ana's only");
+
+    let refused = gateway.delete_path("/v1/memories").header("x-memory-user-id", "ana").send().await.unwrap();
+    assert_eq!(refused.status(), 400, "a whole scope needs all=true");
+    let deleted: Value =
+        ana.with_method(gateway.delete_path("/v1/memories?all=true")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(deleted["deleted"], 2, "{deleted}");
+    assert!(ana.memories().await.is_empty());
+    let found: Value = ana.get("/v1/memories?q=staging%20database").send().await.unwrap().json().await.unwrap();
+    assert_eq!(found["data"], json!([]), "gone from the index and the vectors too");
+    assert_eq!(bo.memories().await.len(), 1, "another user's memories stay");
 }

@@ -135,6 +135,14 @@ async fn turns_go_to_the_scopes_container_and_come_back_to_that_scope_only() {
     assert_eq!(deleted.status(), 200);
     assert!(ana.memories("").await.iter().all(|m| m["id"] != id), "gone");
 
+    // The scope exports as JSON lines and deletes as a whole; Bob's container stays.
+    let export = ana.with_scope(gateway.get("/v1/memories/export")).send().await.unwrap().text().await.unwrap();
+    assert!(export.lines().count() >= 1 && export.contains("staging database"), "{export}");
+    let gone = ana.with_scope(gateway.delete_path("/v1/memories?all=true")).send().await.unwrap();
+    assert_eq!(gone.status(), 200);
+    assert!(ana.memories("").await.is_empty());
+    assert!(!bob.memories("").await.is_empty(), "Bob's container is his");
+
     // Each key goes only to its own service, and neither reaches a log line.
     for call in mock.calls().await {
         let text = call.to_string();

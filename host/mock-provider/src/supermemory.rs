@@ -6,7 +6,8 @@
 //! - `POST /v3/documents/list` lists a container's documents, newest first;
 //! - `GET` / `DELETE /v3/documents/{id}`;
 //! - `POST /v4/search` finds a container's documents sharing words with `q`;
-//! - `DELETE /v4/memories` forgets one by id within a container.
+//! - `DELETE /v4/memories` forgets one by id within a container;
+//! - `DELETE /v3/container-tags/{tag}` deletes a whole container.
 //!
 //! Every call needs `Authorization: Bearer <key>`; requests are recorded like the
 //! model calls, and faults queued with `model: "supermemory"` apply to them.
@@ -74,7 +75,10 @@ impl Store {
 
 /// True for the paths this module answers.
 pub fn serves(path: &str) -> bool {
-    path.starts_with("/v3/documents") || path == "/v4/search" || path == "/v4/memories"
+    path.starts_with("/v3/documents")
+        || path.starts_with("/v3/container-tags/")
+        || path == "/v4/search"
+        || path == "/v4/memories"
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
@@ -148,11 +152,15 @@ pub async fn handle(state: Arc<MockState>, request: Request) -> Response {
                 return error(StatusCode::BAD_REQUEST, "`containerTags` is required");
             };
             let limit = body["limit"].as_u64().unwrap_or(50) as usize;
+            let page = body["page"].as_u64().unwrap_or(1).max(1) as usize;
             let mut found: Vec<Document> =
                 store.documents().iter().filter(|d| d.container_tag == tag).cloned().collect();
-            found.sort_by_key(|d| std::cmp::Reverse(d.sequence));
+            found.sort_by_key(|d| d.sequence);
+            if body["order"] != "asc" {
+                found.reverse();
+            }
             let total = found.len();
-            let memories: Vec<Value> = found.iter().take(limit).map(Document::json).collect();
+            let memories: Vec<Value> = found.iter().skip((page - 1) * limit).take(limit).map(Document::json).collect();
             Json(json!({ "memories": memories, "pagination": { "currentPage": 1, "limit": limit, "totalItems": total } }))
                 .into_response()
         }
@@ -196,6 +204,13 @@ pub async fn handle(state: Arc<MockState>, request: Request) -> Response {
                 }
                 None => error(StatusCode::NOT_FOUND, "memory not found"),
             }
+        }
+        (Method::DELETE, path) if path.starts_with("/v3/container-tags/") => {
+            let tag = &path["/v3/container-tags/".len()..];
+            let mut documents = store.documents();
+            let before = documents.len();
+            documents.retain(|d| d.container_tag != tag);
+            Json(json!({ "containerTag": tag, "deleted": before - documents.len() })).into_response()
         }
         (method, path) if path.starts_with("/v3/documents/") => {
             let id = &path["/v3/documents/".len()..];

@@ -1,5 +1,5 @@
 //! `/v1/memories`: the calling scope's memories: list or search them, add one, delete
-//! one. The scope is resolved as for a model request (a virtual key's pins, then the
+//! one; export them all (JSON lines) or delete them all. The scope is resolved as for a model request (a virtual key's pins, then the
 //! user and project headers, then the detectors), so a key pinned to a user sees that
 //! user's memories only.
 
@@ -29,6 +29,13 @@ pub struct ListQuery {
     /// Search for this text; without it, the newest memories.
     q: Option<String>,
     limit: Option<usize>,
+}
+
+#[derive(Deserialize)]
+pub struct DeleteAll {
+    /// Must be `true`: deleting a whole scope is never an accident.
+    #[serde(default)]
+    all: bool,
 }
 
 #[derive(Deserialize)]
@@ -103,6 +110,51 @@ pub async fn delete(
             return Err(GatewayError::new(ErrorKind::NotFound, format!("no memory `{id}` in this scope")));
         }
         Ok(Json(json!({ "id": id, "object": "memory", "deleted": true })).into_response())
+    })
+    .await
+}
+
+/// `GET /v1/memories/export`: every memory of the caller's scope, oldest first, one JSON
+/// object a line.
+pub async fn export(
+    State(state): State<Services>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+) -> Response {
+    answer(async {
+        let identity = scope_of(&ctx, &caller, &headers).await?;
+        let backend = state.memory_backend(&ctx.snapshot.config);
+        let memories = backend.all(&Scope::of(&identity)).await.map_err(store_failed)?;
+        let mut lines = String::new();
+        for memory in &memories {
+            lines.push_str(&serde_json::to_string(memory).unwrap_or_default());
+            lines.push('\n');
+        }
+        Ok(([(http::header::CONTENT_TYPE, "application/x-ndjson")], lines).into_response())
+    })
+    .await
+}
+
+/// `DELETE /v1/memories?all=true`: every memory of the caller's scope.
+pub async fn delete_all(
+    State(state): State<Services>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    Query(query): Query<DeleteAll>,
+) -> Response {
+    answer(async {
+        if !query.all {
+            return Err(GatewayError::invalid(
+                "deleting every memory of the scope needs `?all=true`; to delete one, use DELETE /v1/memories/{id}",
+            )
+            .with_param("all"));
+        }
+        let identity = scope_of(&ctx, &caller, &headers).await?;
+        let backend = state.memory_backend(&ctx.snapshot.config);
+        let deleted = backend.delete_scope(&Scope::of(&identity)).await.map_err(store_failed)?;
+        Ok(Json(json!({ "object": "list", "scope": describe(&identity), "deleted": deleted })).into_response())
     })
     .await
 }

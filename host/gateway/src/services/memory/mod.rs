@@ -85,6 +85,22 @@ impl Backend<'_> {
         }
     }
 
+    /// Every memory of the scope, oldest first.
+    pub async fn all(&self, scope: &Scope) -> Result<Vec<Stored>, BackendError> {
+        match self {
+            Self::Local(store) => store.all(scope).await.map_err(BackendError::Local),
+            Self::Supermemory(client, config) => Ok(client.all(config, scope).await?),
+        }
+    }
+
+    /// Deletes every memory of the scope; how many, where the backend says.
+    pub async fn delete_scope(&self, scope: &Scope) -> Result<Option<usize>, BackendError> {
+        match self {
+            Self::Local(store) => store.delete_scope(scope).await.map(Some).map_err(BackendError::Local),
+            Self::Supermemory(client, config) => Ok(client.delete_scope(config, scope).await.map(|()| None)?),
+        }
+    }
+
     /// Stores a memory now; the id it is stored under.
     pub async fn add(&self, memory: NewMemory) -> Result<String, BackendError> {
         match self {

@@ -116,6 +116,41 @@ impl MemoryStore {
             .await
     }
 
+    /// Every memory of the scope, oldest first (an export).
+    pub async fn all(&self, scope: &Scope) -> anyhow::Result<Vec<Stored>> {
+        let token = scope.token();
+        self.readers
+            .read(move |connection| {
+                let mut select = connection.prepare_cached(
+                    "SELECT id, text, client, request_id, created_at FROM memories WHERE scope = ?1 ORDER BY rowid",
+                )?;
+                let rows = select.query_map([token], stored)?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await
+    }
+
+    /// Deletes every memory of the scope (with its index entries and vectors); how many.
+    pub async fn delete_scope(&self, scope: &Scope) -> anyhow::Result<usize> {
+        let (token, vectors) = (scope.token(), self.vectors.clone());
+        self.database
+            .with(move |connection| {
+                let transaction = connection.transaction()?;
+                let rowids: Vec<i64> = transaction
+                    .prepare("DELETE FROM memories WHERE scope = ?1 RETURNING rowid")?
+                    .query_map([&token], |row| row.get(0))?
+                    .collect::<Result<_, _>>()?;
+                for rowid in &rowids {
+                    transaction.execute("DELETE FROM memory_index WHERE rowid = ?1", [rowid])?;
+                }
+                transaction.execute("DELETE FROM memory_vectors WHERE scope = ?1", [&token])?;
+                transaction.commit()?;
+                vectors.remove_scope(&token);
+                Ok(rowids.len())
+            })
+            .await
+    }
+
     /// Stores a memory now (the memory API; captured turns go through the writer).
     /// The id it is stored under: its own, or that of the same memory stored before.
     pub async fn add(&self, memory: NewMemory) -> anyhow::Result<String> {

@@ -137,6 +137,33 @@ impl Supermemory {
             .collect())
     }
 
+    /// Every document of the scope, oldest first, page by page.
+    pub async fn all(&self, config: &SupermemoryConfig, scope: &Scope) -> Result<Vec<Stored>, SupermemoryError> {
+        const PAGE: usize = 100;
+        let mut found = Vec::new();
+        for page in 1.. {
+            let body = json!({ "containerTags": [scope.container_tag()], "limit": PAGE, "page": page,
+                "sort": "createdAt", "order": "asc" });
+            let (_, answer) = self.call(config, reqwest::Method::POST, "/v3/documents/list", Some(&body)).await?;
+            let documents =
+                answer["memories"].as_array().ok_or_else(|| SupermemoryError::Unexpected("no `memories`".into()))?;
+            found.extend(documents.iter().filter_map(|document| {
+                let text = ["content", "summary", "title"].iter().find_map(|key| document[*key].as_str())?;
+                Some(stored(document, text))
+            }));
+            if documents.len() < PAGE {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Deletes the scope's whole container.
+    pub async fn delete_scope(&self, config: &SupermemoryConfig, scope: &Scope) -> Result<(), SupermemoryError> {
+        let path = format!("/v3/container-tags/{}", urlencoding(&scope.container_tag()));
+        self.call(config, reqwest::Method::DELETE, &path, None).await.map(|_| ())
+    }
+
     /// Sends a document now; its id.
     pub async fn add(&self, config: &SupermemoryConfig, document: &Document) -> Result<String, SupermemoryError> {
         let body = json!({
@@ -171,12 +198,12 @@ impl Supermemory {
     }
 }
 
-/// Ids are Supermemory's own or ours; anything else (dots too: no `..` segment) is
-/// escaped for the path.
+/// Ids and container tags (`[a-zA-Z0-9_:-]`) go into the path as they are; anything
+/// else (dots too: no `..` segment) is escaped.
 fn urlencoding(id: &str) -> String {
     id.bytes()
         .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' => (b as char).to_string(),
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b':' => (b as char).to_string(),
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -385,6 +412,7 @@ mod tests {
     #[test]
     fn ids_are_escaped_for_the_path() {
         assert_eq!(urlencoding("doc_1"), "doc_1");
+        assert_eq!(urlencoding("mp:u_1-a"), "mp:u_1-a", "a container tag as it is");
         assert_eq!(urlencoding("../x y"), "%2E%2E%2Fx%20y");
     }
 }

@@ -124,6 +124,16 @@ impl VectorCache {
         }
     }
 
+    /// A scope was deleted: its blocks go.
+    pub fn remove_scope(&self, scope: &str) {
+        self.changes.fetch_add(1, Ordering::AcqRel);
+        let mut scopes = self.scopes();
+        let keys: Vec<Key> = scopes.iter().filter(|((cached, _), _)| cached == scope).map(|(k, _)| k.clone()).collect();
+        for key in keys {
+            scopes.pop(&key);
+        }
+    }
+
     /// A memory was deleted: it leaves every cached block of its scope.
     pub fn remove(&self, scope: &str, rowid: i64) {
         self.changes.fetch_add(1, Ordering::AcqRel);
