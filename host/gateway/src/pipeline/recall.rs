@@ -68,42 +68,44 @@ pub async fn recall(
         .filter(|w| w.new_turn || before.asked.is_empty())
         .map(|w| Asked { index: w.index, fingerprint: fingerprint(&w.text) })
         .filter(|asked| !before.was_asked(asked.index, &asked.fingerprint));
-    let (memories, error) = match (&asked, &words) {
+    let (memories, vector, error) = match (&asked, &words) {
         (Some(_), Some(words)) => search(backend, config, &scope, &words.text, &before).await,
-        _ => (Vec::new(), None),
+        _ => (Vec::new(), None, None),
     };
     let turn = new_turn.filter(|_| config.capture).map(|words| {
         let mut turn = Turn::new(scope, identity.client().map(str::to_owned), &words.text);
         turn.remote = backend.is_remote();
+        turn.vector = vector;
         turn
     });
     let query = words.map(|w| w.text).unwrap_or_default();
     Some(Recalled { conversation: key, before, asked, query, memories, turn, error })
 }
 
-/// The scope's memories for `query` that the conversation does not hold yet; a
-/// backend that fails leaves none, and its error code.
+/// The scope's memories for `query` that the conversation does not hold yet, and the
+/// query's embedding if one was made; a backend that fails leaves none, and its error
+/// code.
 async fn search(
     backend: &Backend<'_>,
     config: &MemoryConfig,
     scope: &Scope,
     query: &str,
     before: &Injected,
-) -> (Vec<Memory>, Option<&'static str>) {
+) -> (Vec<Memory>, Option<Vec<f32>>, Option<&'static str>) {
     let source = if backend.is_remote() { "supermemory" } else { "local" };
-    match backend.search(scope, query, config.recall_limit + before.recalled.len()).await {
-        Ok(found) => {
+    match backend.search_with_vector(scope, query, config.recall_limit + before.recalled.len()).await {
+        Ok((found, vector)) => {
             let memories = found
                 .into_iter()
                 .filter(|m| !before.recalled.contains(&m.id))
                 .take(config.recall_limit)
                 .map(|m| Memory { id: m.id, text: m.text, score: m.score.unwrap_or(0.0), source: source.to_owned() })
                 .collect();
-            (memories, None)
+            (memories, vector, None)
         }
         Err(error) => {
             warn!("memory recall failed; going on without memories: {error}");
-            (Vec::new(), Some(error.code()))
+            (Vec::new(), None, Some(error.code()))
         }
     }
 }

@@ -138,12 +138,13 @@ impl Outcome {
             key.accrue(cost, tokens, now_secs())
         });
         // Only a whole answer is remembered: not an error, not one cut short.
-        let turn = self.turn.take().filter(|_| succeeded && self.error.is_none());
+        let mut turn = self.turn.take().filter(|_| succeeded && self.error.is_none());
         let remote = turn.as_ref().is_some_and(|t| t.remote);
+        let vector = turn.as_mut().and_then(|t| t.vector.take());
         let memory = turn.and_then(|t| t.into_memory(&self.id));
         let captured = memory.is_some();
         if let Some(memory) = memory {
-            self.services.remember(memory, remote);
+            self.services.remember(memory, remote, vector);
         }
         let identity = self.identity.as_ref();
         info!(

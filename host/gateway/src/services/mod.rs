@@ -119,18 +119,22 @@ impl Services {
         self.inner.memories.backend(backend)
     }
 
-    /// Queues a finished turn's memory for the backend `remote` says: the local store,
-    /// or Supermemory through the durable outbox.
-    pub fn remember(&self, memory: memory::NewMemory, remote: bool) {
+    /// Queues a finished turn's memory for the backend `remote` says: the local store
+    /// (its `vector`, when the recall made one, saved for the indexer), or Supermemory
+    /// through the durable outbox.
+    pub fn remember(&self, memory: memory::NewMemory, remote: bool, vector: Option<Vec<f32>>) {
         if remote {
             self.inner.journal.remote_memory(memory);
             self.inner.supermemory_sender.notify.notify_one();
-        } else {
-            self.inner.journal.memory(memory);
-            if let Some(indexer) = &self.inner.indexer {
-                indexer.notify.notify_one();
-            }
+            return;
         }
+        if let Some(indexer) = &self.inner.indexer {
+            if let Some(vector) = vector {
+                indexer.made(&memory.id, vector);
+            }
+            indexer.notify.notify_one();
+        }
+        self.inner.journal.memory(memory);
     }
 
     pub fn conversations(&self) -> &Conversations {

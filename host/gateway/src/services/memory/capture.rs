@@ -17,13 +17,16 @@ pub struct Turn {
     answer: String,
     /// Remembered by a remote backend (Supermemory) rather than the local store.
     pub remote: bool,
+    /// The embedding of the user's words, made for the recall: the memory's vector, so
+    /// the turn is found by what the user said without embedding it again.
+    pub vector: Option<Vec<f32>>,
 }
 
 impl Turn {
     /// A turn asking `question` (capped) in `scope`, with no answer yet.
     pub fn new(scope: Scope, client: Option<String>, question: &str) -> Self {
         let question = question[..question.floor_char_boundary(QUESTION_BYTES)].to_owned();
-        Self { scope, client, question, answer: String::new(), remote: false }
+        Self { scope, client, question, answer: String::new(), remote: false, vector: None }
     }
 
     /// Adds answer text as it arrives; beyond the cap it is dropped.
@@ -73,7 +76,8 @@ mod tests {
         let memory = turn.into_memory("req-1").unwrap();
         assert!(memory.text.starts_with("User: Q\nAssistant: é"));
         assert_eq!(memory.request_id.as_deref(), Some("req-1"));
-        let silent = Turn { scope, client: None, question: "Q".into(), answer: " ".into(), remote: false };
+        let silent =
+            Turn { scope, client: None, question: "Q".into(), answer: " ".into(), remote: false, vector: None };
         assert_eq!(silent.into_memory("req-2").unwrap().text, "User: Q", "answered by a tool call alone");
     }
 }

@@ -6,14 +6,16 @@
 //! vector records the model that made it, so a different model re-embeds them. The
 //! request path embeds only the query of a new question.
 
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
+use lru::LruCache;
 use rusqlite::params;
 use tokenizers::{Tokenizer, TruncationParams};
 use tokio::sync::Notify;
@@ -118,18 +120,30 @@ pub fn from_bytes(bytes: &[u8]) -> Vec<f32> {
 /// Embeds stored memories that have no vector of the current model, in the background.
 pub struct Indexer {
     pub notify: Arc<Notify>,
+    /// Vectors made already (a turn's, by its recall), by memory id, for the indexer to
+    /// use instead of embedding again; bounded, as a memory may never be stored.
+    made: Arc<Mutex<LruCache<String, Vec<f32>>>>,
 }
 
 const BATCH: i64 = 32;
+const MADE: usize = 1_024;
+
+impl Indexer {
+    /// `vector` is memory `id`'s embedding.
+    pub fn made(&self, id: &str, vector: Vec<f32>) {
+        self.made.lock().unwrap_or_else(|p| p.into_inner()).put(id.to_owned(), vector);
+    }
+}
 
 impl Indexer {
     /// Starts the indexer; what it writes goes into `vectors` too, for the searches.
     pub fn start(database: Database, embedder: Arc<Embedder>, vectors: Arc<VectorCache>) -> Self {
         let notify = Arc::new(Notify::new());
-        let woken = notify.clone();
+        let made = Arc::new(Mutex::new(LruCache::new(NonZeroUsize::new(MADE).unwrap_or(NonZeroUsize::MIN))));
+        let (woken, ready) = (notify.clone(), made.clone());
         tokio::spawn(async move {
             loop {
-                match index_some(&database, &embedder, &vectors).await {
+                match index_some(&database, &embedder, &vectors, &ready).await {
                     // More may be waiting: go on at once.
                     Ok(true) => continue,
                     Ok(false) => {}
@@ -141,22 +155,32 @@ impl Indexer {
                 }
             }
         });
-        Self { notify }
+        Self { notify, made }
     }
 }
 
 /// Embeds one batch; true when it was full (more may wait).
-async fn index_some(database: &Database, embedder: &Arc<Embedder>, cache: &VectorCache) -> anyhow::Result<bool> {
+async fn index_some(
+    database: &Database,
+    embedder: &Arc<Embedder>,
+    cache: &VectorCache,
+    made: &Mutex<LruCache<String, Vec<f32>>>,
+) -> anyhow::Result<bool> {
     let model = embedder.id.clone();
     let pending = database
         .with(move |connection| {
             let mut select = connection.prepare_cached(
-                "SELECT m.rowid, m.scope, m.text FROM memories m
+                "SELECT m.rowid, m.scope, m.text, m.id FROM memories m
                  LEFT JOIN memory_vectors v ON v.memory_rowid = m.rowid AND v.model = ?1
                  WHERE v.memory_rowid IS NULL LIMIT ?2",
             )?;
             let rows = select.query_map(params![model, BATCH], |row| {
-                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?))
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                ))
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
@@ -165,11 +189,19 @@ async fn index_some(database: &Database, embedder: &Arc<Embedder>, cache: &Vecto
         return Ok(false);
     }
     let full = pending.len() as i64 == BATCH;
+    // The vectors made already; the rest are embedded here.
+    let pending: Vec<_> = {
+        let mut made = made.lock().unwrap_or_else(|p| p.into_inner());
+        pending.into_iter().map(|(rowid, scope, text, id)| (rowid, scope, text, made.pop(&id))).collect()
+    };
     let worker = embedder.clone();
     let vectors = tokio::task::spawn_blocking(move || {
         pending
             .into_iter()
-            .map(|(rowid, scope, text)| worker.embed(&text).map(|vector| (rowid, scope, vector)))
+            .map(|(rowid, scope, text, vector)| match vector {
+                Some(vector) => Ok((rowid, scope, vector)),
+                None => worker.embed(&text).map(|vector| (rowid, scope, vector)),
+            })
             .collect::<anyhow::Result<Vec<_>>>()
     })
     .await??;

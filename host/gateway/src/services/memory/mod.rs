@@ -71,9 +71,20 @@ impl Backend<'_> {
 
     /// The scope's memories most relevant to `query`, best first.
     pub async fn search(&self, scope: &Scope, query: &str, limit: usize) -> Result<Vec<Stored>, BackendError> {
+        Ok(self.search_with_vector(scope, query, limit).await?.0)
+    }
+
+    /// The same, and the query's embedding where the backend made one (the local
+    /// store with its model).
+    pub async fn search_with_vector(
+        &self,
+        scope: &Scope,
+        query: &str,
+        limit: usize,
+    ) -> Result<(Vec<Stored>, Option<Vec<f32>>), BackendError> {
         match self {
-            Self::Local(store) => store.search(scope, query, limit).await.map_err(BackendError::Local),
-            Self::Supermemory(client, config) => Ok(client.search(config, scope, query, limit).await?),
+            Self::Local(store) => store.search_with_vector(scope, query, limit).await.map_err(BackendError::Local),
+            Self::Supermemory(client, config) => Ok((client.search(config, scope, query, limit).await?, None)),
         }
     }
 

@@ -68,19 +68,28 @@ impl MemoryStore {
     /// over the scope's candidates) and, with the embedding model, by meaning (cosine
     /// over the scope's vectors), the two rankings fused.
     pub async fn search(&self, scope: &Scope, query: &str, limit: usize) -> anyhow::Result<Vec<Stored>> {
+        Ok(self.search_with_vector(scope, query, limit).await?.0)
+    }
+
+    /// The same search, and the query's embedding when one was made (a turn that
+    /// asked it reuses it for its own memory).
+    pub async fn search_with_vector(
+        &self,
+        scope: &Scope,
+        query: &str,
+        limit: usize,
+    ) -> anyhow::Result<(Vec<Stored>, Option<Vec<f32>>)> {
         let terms = search_terms(query);
         let embedder = self.embedder.clone();
         if (terms.is_empty() && embedder.is_none()) || limit == 0 || query.trim().is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None));
         }
         let (token, query, vectors) = (scope.token(), query.to_owned(), self.vectors.clone());
         self.readers
             .read(move |connection| {
-                let meaning = match &embedder {
-                    Some(embedder) => Some((embedder.id.clone(), embedder.embed(&query)?)),
-                    None => None,
-                };
-                hybrid(connection, &vectors, &token, &terms, meaning, limit)
+                let vector = embedder.as_ref().map(|embedder| embedder.embed(&query)).transpose()?;
+                let meaning = embedder.as_ref().zip(vector.clone()).map(|(embedder, v)| (embedder.id.clone(), v));
+                Ok((hybrid(connection, &vectors, &token, &terms, meaning, limit)?, vector))
             })
             .await
     }
