@@ -123,18 +123,7 @@ impl Supermemory {
         scope: &Scope,
         limit: usize,
     ) -> Result<Vec<Stored>, SupermemoryError> {
-        let body =
-            json!({ "containerTags": [scope.container_tag()], "limit": limit, "sort": "createdAt", "order": "desc" });
-        let (_, answer) = self.call(config, reqwest::Method::POST, "/v3/documents/list", Some(&body)).await?;
-        let documents =
-            answer["memories"].as_array().ok_or_else(|| SupermemoryError::Unexpected("no `memories`".into()))?;
-        Ok(documents
-            .iter()
-            .filter_map(|document| {
-                let text = ["content", "summary", "title"].iter().find_map(|key| document[*key].as_str())?;
-                Some(stored(document, text))
-            })
-            .collect())
+        Ok(self.page(config, scope, limit, 1, "desc").await?.0)
     }
 
     /// Every document of the scope, oldest first, page by page.
@@ -142,20 +131,38 @@ impl Supermemory {
         const PAGE: usize = 100;
         let mut found = Vec::new();
         for page in 1.. {
-            let body = json!({ "containerTags": [scope.container_tag()], "limit": PAGE, "page": page,
-                "sort": "createdAt", "order": "asc" });
-            let (_, answer) = self.call(config, reqwest::Method::POST, "/v3/documents/list", Some(&body)).await?;
-            let documents =
-                answer["memories"].as_array().ok_or_else(|| SupermemoryError::Unexpected("no `memories`".into()))?;
-            found.extend(documents.iter().filter_map(|document| {
-                let text = ["content", "summary", "title"].iter().find_map(|key| document[*key].as_str())?;
-                Some(stored(document, text))
-            }));
-            if documents.len() < PAGE {
+            let (documents, listed) = self.page(config, scope, PAGE, page, "asc").await?;
+            found.extend(documents);
+            if listed < PAGE {
                 break;
             }
         }
         Ok(found)
+    }
+
+    /// One page of the scope's documents in `order` of creation, and how many the page
+    /// listed (a document without text is listed but not returned).
+    async fn page(
+        &self,
+        config: &SupermemoryConfig,
+        scope: &Scope,
+        limit: usize,
+        page: usize,
+        order: &str,
+    ) -> Result<(Vec<Stored>, usize), SupermemoryError> {
+        let body = json!({ "containerTags": [scope.container_tag()], "limit": limit, "page": page,
+            "sort": "createdAt", "order": order });
+        let (_, answer) = self.call(config, reqwest::Method::POST, "/v3/documents/list", Some(&body)).await?;
+        let documents =
+            answer["memories"].as_array().ok_or_else(|| SupermemoryError::Unexpected("no `memories`".into()))?;
+        let found = documents
+            .iter()
+            .filter_map(|document| {
+                let text = ["content", "summary", "title"].iter().find_map(|key| document[*key].as_str())?;
+                Some(stored(document, text))
+            })
+            .collect();
+        Ok((found, documents.len()))
     }
 
     /// Deletes the scope's whole container.
