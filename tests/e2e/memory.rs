@@ -572,3 +572,83 @@ async fn a_scope_exports_as_json_lines_and_deletes_as_a_whole_leaving_others_alo
     assert_eq!(found["data"], json!([]), "gone from the index and the vectors too");
     assert_eq!(bo.memories().await.len(), 1, "another user's memories stay");
 }
+
+/// The system text the mock received with the user message `text`.
+async fn system_sent_with(mock: &Mock, text: &str) -> String {
+    let calls = mock.calls().await;
+    let call = calls
+        .iter()
+        .rev()
+        .find(|c| c["body"]["messages"].as_array().and_then(|m| m.last()).is_some_and(|m| m["content"] == text))
+        .unwrap_or_else(|| panic!("no call asked {text:?}"));
+    let messages = call["body"]["messages"].as_array().unwrap();
+    messages.iter().filter(|m| m["role"] == "system").map(|m| m["content"].to_string()).collect()
+}
+
+#[tokio::test]
+async fn an_extraction_model_keeps_facts_that_supersede_stale_ones_and_is_paid_for_in_analytics() {
+    let mock = Mock::start();
+    let extraction = format!(
+        "  - model_name: extract
+    litellm_params: {{model: anthropic/mock-extract, api_base: '{url}'}}
+general_settings:
+  master_key: {MASTER}
+",
+        url = mock.url
+    );
+    let text = config(&mock, "  extraction_model: extract\n").replace("memory:\n", &format!("{extraction}memory:\n"));
+    let gateway = Gateway::start(&text);
+    let ana = Caller { gateway: &gateway, user: "ana", project: "/srv/shop" };
+    let keyed = |caller: &Caller<'_>, text: &str| {
+        let body = json!({ "model": "chat", "messages": [{ "role": "user", "content": text }] });
+        caller.post("/v1/chat/completions").bearer_auth(MASTER).json(&body).send()
+    };
+    let memories = |caller: &Caller<'_>| caller.get("/v1/memories").bearer_auth(MASTER).send();
+    let await_memories = async |caller: &Caller<'_>, count: usize| {
+        wait_for(Duration::from_secs(10), || async {
+            let page: Value = memories(caller).await.unwrap().json().await.unwrap();
+            let list = page["data"].as_array().cloned().unwrap_or_default();
+            (list.len() >= count).then_some(list)
+        })
+        .await
+        .unwrap_or_else(|| panic!("{count} memories did not arrive"))
+    };
+
+    // The extraction model is down for its first attempt (three tries with the
+    // gateway's retries): the turn waits in the queue and is distilled afterwards.
+    mock.fault(json!([{ "model": "mock-extract", "status": 503, "times": 3 }])).await;
+    let told = "Hello there. The staging database is on port 5433. What should I do first?";
+    assert_eq!(keyed(&ana, told).await.unwrap().status(), 200);
+    let stored = await_memories(&ana, 1).await;
+    assert_eq!(stored[0]["text"], "The staging database is on port 5433.", "a fact, not the transcript: {stored:?}");
+
+    assert_eq!(keyed(&ana, "The staging database is now on port 6543.").await.unwrap().status(), 200);
+    let stored = await_memories(&ana, 2).await;
+    let (new, old) = (&stored[0], &stored[1]);
+    assert_eq!(new["text"], "The staging database is now on port 6543.");
+    assert_eq!(old["superseded_by"], new["id"], "the stale fact is history: {stored:?}");
+    assert!(new.get("superseded_by").is_none());
+
+    let question = "Which port does the staging database use?";
+    assert_eq!(keyed(&ana, question).await.unwrap().status(), 200);
+    let recalled = system_sent_with(&mock, question).await;
+    assert!(recalled.contains("6543") && !recalled.contains("5433"), "only the current fact: {recalled}");
+    let bo = Caller { gateway: &gateway, user: "bo", project: "/srv/shop" };
+    assert_eq!(keyed(&bo, question).await.unwrap().status(), 200);
+    assert_eq!(system_sent_with(&mock, question).await, "", "never another user's facts");
+
+    // What extraction cost is recorded, under the gateway's own client, for Ana.
+    let rows = wait_for(Duration::from_secs(5), || async {
+        let rows = gateway.requests(MASTER, "client=memory-proxy").await;
+        (rows.iter().filter(|r| r["status"] == 200).count() >= 3).then_some(rows)
+    })
+    .await
+    .expect("the extraction requests are recorded");
+    assert!(
+        rows.iter().all(|r| r["model"] == "extract" && r["user"] == "ana" && r["project"] == "/srv/shop"),
+        "{rows:?}"
+    );
+    assert!(rows.iter().any(|r| r["status"] == 503), "the failed attempt too: {rows:?}");
+    let answered = rows.iter().find(|r| r["status"] == 200).unwrap();
+    assert!(answered["input_tokens"].as_u64().unwrap() > 0 && answered["output_tokens"].as_u64().unwrap() > 0);
+}

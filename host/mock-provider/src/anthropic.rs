@@ -36,6 +36,7 @@ fn prompt(body: &Value) -> Prompt<'_> {
         .find_map(|blocks| blocks.iter().find(is_tool_result));
     Prompt {
         model: body["model"].as_str().unwrap_or_default(),
+        system_text: content_text(&body["system"]),
         last_user_text: messages.iter().rev().find(|m| m["role"] == "user").map(user_text).unwrap_or_default(),
         first_tool: body["tools"][0]["name"]
             .as_str()

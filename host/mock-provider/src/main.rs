@@ -11,6 +11,7 @@
 //! It also plays Supermemory's REST API (`supermemory`), for the memory backend's tests.
 
 mod anthropic;
+mod facts;
 mod openai;
 mod reply;
 mod responses;

@@ -28,8 +28,10 @@ fn prompt(body: &Value) -> Prompt<'_> {
         messages.iter().rev().find(|m| m["role"] == "user").map(|m| content_text(&m["content"])).unwrap_or_default();
     let tool_result = messages.iter().rev().find(|m| m["role"] == "tool");
     let tools_allowed = body["tool_choice"] != "none";
+    let system = messages.iter().filter(|m| m["role"] == "system" || m["role"] == "developer");
     Prompt {
         model: body["model"].as_str().unwrap_or_default(),
+        system_text: system.map(|m| content_text(&m["content"])).collect::<Vec<_>>().join("\n"),
         last_user_text,
         first_tool: body["tools"][0]["function"]["name"].as_str().filter(|_| tools_allowed).map(str::to_owned),
         has_tool_result: tool_result.is_some(),

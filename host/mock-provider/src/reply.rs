@@ -34,6 +34,8 @@ pub struct Reply {
 /// What the mock needs to know about a request to answer it, whatever its API.
 pub struct Prompt<'a> {
     pub model: &'a str,
+    /// The system prompt's text.
+    pub system_text: String,
     pub last_user_text: String,
     /// Name of the first tool offered, when tools are offered and may be called.
     pub first_tool: Option<String>,
@@ -49,6 +51,19 @@ impl Reply {
     pub fn for_prompt(options: &crate::Options, prompt: &Prompt<'_>) -> Self {
         let fixed_reply = options.reply.as_deref();
         let input_tokens = (prompt.prompt_bytes as u64).div_ceil(4).max(1);
+        if crate::facts::is_extraction(&prompt.system_text) {
+            let words: Vec<String> =
+                crate::facts::answer(&prompt.last_user_text).split_inclusive(' ').map(str::to_owned).collect();
+            let output_tokens = words.len() as u64;
+            return Self {
+                words,
+                tool_call: None,
+                finish: Finish::Stop,
+                input_tokens,
+                output_tokens,
+                cached_tokens: 0,
+            };
+        }
         if let (Some(name), false, false) = (&prompt.first_tool, prompt.has_tool_result, options.no_tool_calls) {
             let arguments = serde_json::json!({ "input": prompt.last_user_text }).to_string();
             return Self {

@@ -24,6 +24,7 @@ fn prompt(body: &Value) -> Prompt<'_> {
     };
     Prompt {
         model: body["model"].as_str().unwrap_or_default(),
+        system_text: content_text(&body["instructions"]),
         last_user_text,
         first_tool: None,
         has_tool_result: false,

@@ -63,6 +63,19 @@ pub struct MemoryConfig {
     pub backend: MemoryBackend,
     /// The local store recalls by meaning too, with the embedded model.
     pub embeddings: bool,
+    /// The model group that distils finished turns into facts (the local store); None:
+    /// the cleaned turn is stored as it is.
+    pub extraction_model: Option<String>,
+    /// How much each scope of the local store keeps.
+    pub retention: Retention,
+}
+
+/// Per scope of the local store: at most this many memories, none older than this
+/// (the oldest go first); None: no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Retention {
+    pub max_memories: Option<usize>,
+    pub max_age: Option<Duration>,
 }
 
 /// Where memories live.
@@ -314,6 +327,7 @@ fn validate(
         }
     };
 
+    let memory = raw.memory.map(|section| memory(section, &deployments, lookup)).transpose()?.flatten();
     Ok(Config {
         deployments,
         fallbacks,
@@ -329,11 +343,15 @@ fn validate(
         analytics_queue_size: general.analytics_queue_size.unwrap_or(DEFAULT_ANALYTICS_QUEUE).max(1),
         plugins: plugins::validate(raw.plugins, base_dir, &user_id_mappings_json, lookup)?,
         user_id_mappings: user_id_mappings(raw.user_id_mappings)?,
-        memory: raw.memory.map(|memory_section| memory(memory_section, lookup)).transpose()?.flatten(),
+        memory,
     })
 }
 
-fn memory(raw: raw::RawMemory, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Option<MemoryConfig>, ConfigError> {
+fn memory(
+    raw: raw::RawMemory,
+    deployments: &[DeploymentConfig],
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<MemoryConfig>, ConfigError> {
     let backend = match raw.backend.as_deref().unwrap_or("local") {
         "local" => MemoryBackend::Local,
         "supermemory" => MemoryBackend::Supermemory(supermemory(raw.supermemory.unwrap_or_default(), lookup)?),
@@ -349,6 +367,22 @@ fn memory(raw: raw::RawMemory, lookup: &dyn Fn(&str) -> Option<String>) -> Resul
     if recall_limit > 100 {
         return Err(invalid("memory.recall_limit", "must be between 0 and 100"));
     }
+    if let Some(model) = &raw.extraction_model
+        && !deployments.iter().any(|d| &d.model_name == model)
+    {
+        return Err(invalid("memory.extraction_model", format!("`{model}` is not a model_name in model_list")));
+    }
+    let retention = raw.retention.unwrap_or_default();
+    let retention = Retention {
+        max_memories: match retention.max_memories {
+            Some(0) => return Err(invalid("memory.retention.max_memories", "must be above 0")),
+            limit => limit,
+        },
+        max_age: match retention.max_age_days {
+            Some(0) => return Err(invalid("memory.retention.max_age_days", "must be above 0")),
+            days => days.map(|days| Duration::from_secs(days.saturating_mul(86_400))),
+        },
+    };
     Ok(Some(MemoryConfig {
         recall_limit,
         token_budget: raw.token_budget.unwrap_or(DEFAULT_MEMORY_TOKENS),
@@ -366,6 +400,8 @@ fn memory(raw: raw::RawMemory, lookup: &dyn Fn(&str) -> Option<String>) -> Resul
                 ));
             }
         },
+        extraction_model: raw.extraction_model,
+        retention,
     }))
 }
 

@@ -33,7 +33,17 @@ pub struct RawMemory {
     pub capture: Option<bool>,
     /// `local` (the default: the embedded model) or `none` (recall by words only).
     pub embedding_model: Option<String>,
+    /// A chat model of `model_list` that distils each finished turn into facts.
+    pub extraction_model: Option<String>,
+    pub retention: Option<RawRetention>,
     pub supermemory: Option<RawSupermemory>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetention {
+    pub max_memories: Option<usize>,
+    pub max_age_days: Option<u64>,
 }
 
 #[derive(Deserialize, Default, Debug)]

@@ -236,21 +236,40 @@ fn memory_is_off_without_its_section_and_defaults_within_it() {
     assert_eq!(parse("model_list: []\n").unwrap().config.memory, None);
     let defaults = parse("memory: {}\n").unwrap().config.memory.unwrap();
     let local = MemoryBackend::Local;
-    assert_eq!(
-        defaults,
-        MemoryConfig { recall_limit: 5, token_budget: 1000, capture: true, backend: local.clone(), embeddings: true }
-    );
+    let expected = MemoryConfig {
+        recall_limit: 5,
+        token_budget: 1000,
+        capture: true,
+        backend: local,
+        embeddings: true,
+        extraction_model: None,
+        retention: Retention::default(),
+    };
+    assert_eq!(defaults, expected);
     let set = parse("memory: {recall_limit: 0, token_budget: 200, capture: false}\n").unwrap().config.memory;
-    assert_eq!(
-        set,
-        Some(MemoryConfig { recall_limit: 0, token_budget: 200, capture: false, backend: local, embeddings: true })
-    );
+    assert_eq!(set, Some(MemoryConfig { recall_limit: 0, token_budget: 200, capture: false, ..expected }));
     assert_eq!(parse("memory: {backend: none}\n").unwrap().config.memory, None);
     let unknown = parse("memory: {backend: mem0}\n").unwrap_err().to_string();
     assert!(unknown.starts_with("memory.backend:") && unknown.contains("`supermemory` and `none`"), "{unknown}");
     let typo = parse("memory: {recal_limit: 3}\n").unwrap_err().to_string();
     assert!(typo.contains("recal_limit"), "{typo}");
     assert!(parse("memory: {recall_limit: 101}\n").unwrap_err().to_string().starts_with("memory.recall_limit"));
+}
+
+#[test]
+fn the_extraction_model_is_a_model_of_the_list_and_retention_is_bounded() {
+    let models = "model_list:\n  - {model_name: small, litellm_params: {model: openai/gpt-4o-mini, api_key: k}}\n";
+    let with = |memory: &str| parse(&format!("{models}memory: {memory}\n"));
+    let memory = with("{extraction_model: small, retention: {max_memories: 500, max_age_days: 90}}").unwrap();
+    let memory = memory.config.memory.unwrap();
+    assert_eq!(memory.extraction_model.as_deref(), Some("small"));
+    let ninety_days = Duration::from_secs(90 * 86_400);
+    assert_eq!(memory.retention, Retention { max_memories: Some(500), max_age: Some(ninety_days) });
+    let unknown = with("{extraction_model: big}").unwrap_err().to_string();
+    assert!(unknown.starts_with("memory.extraction_model:") && unknown.contains("`big`"), "{unknown}");
+    for zero in ["{retention: {max_memories: 0}}", "{retention: {max_age_days: 0}}"] {
+        assert!(with(zero).unwrap_err().to_string().starts_with("memory.retention."), "{zero}");
+    }
 }
 
 #[test]

@@ -10,12 +10,14 @@
 //! 7. [`send`]: the attempts ([`upstream`] sends one, [`relay`] streams an answer);
 //! 8. [`record`]: the log line, analytics record, key spend and memory of the turn.
 //!
-//! ([`request`] reads and checks the body before the stages run.)
+//! ([`request`] reads and checks the body before the stages run; [`own`] sends the
+//! gateway's own requests through stages 3, 6, 7 and 8.)
 
 pub mod adapt;
 pub mod auth;
 pub mod identify;
 pub mod inject;
+pub mod own;
 pub mod recall;
 pub mod record;
 pub mod relay;

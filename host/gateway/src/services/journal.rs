@@ -29,6 +29,8 @@ pub enum Entry {
     Memory(Box<NewMemory>),
     /// A memory for a remote backend, into the outbox its sender drains.
     RemoteMemory(Box<NewMemory>),
+    /// A finished turn for the extraction model, into the queue its worker drains.
+    Extraction(Box<NewMemory>),
     /// What memory added to a conversation, by its key.
     Conversation(String, Arc<Injected>),
 }
@@ -54,6 +56,11 @@ impl Journal {
     /// Queues a memory for Supermemory (the outbox keeps it until it is sent).
     pub fn remote_memory(&self, memory: NewMemory) {
         self.submit(Entry::RemoteMemory(Box::new(memory)));
+    }
+
+    /// Queues a finished turn to distil into facts (the queue keeps it until then).
+    pub fn extraction(&self, turn: NewMemory) {
+        self.submit(Entry::Extraction(Box::new(turn)));
     }
 
     /// Queues a conversation's new state.
@@ -97,6 +104,7 @@ fn write_batch(transaction: &Transaction<'_>, entries: &[Entry]) -> anyhow::Resu
                 memory::store::insert(transaction, memory)?;
             }
             Entry::RemoteMemory(memory) => memory::supermemory::enqueue(transaction, memory)?,
+            Entry::Extraction(turn) => memory::facts::enqueue(transaction, turn)?,
             Entry::Conversation(key, state) => conversation::store(transaction, key, state, now_ms())?,
         }
     }

@@ -14,7 +14,7 @@ use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use crate::config::{Config, MemoryBackend, SupermemoryConfig};
 use crate::plugins::PluginSet;
@@ -54,6 +54,8 @@ struct Inner {
     supermemory_config: watch::Sender<Option<SupermemoryConfig>>,
     /// Embeds new memories of the local store (when the model is loaded).
     indexer: Option<memory::embedding::Indexer>,
+    /// Wakes the fact extraction worker (when one runs: [`memory::facts::start`]).
+    extraction: Arc<Notify>,
     /// The last config reload that failed, and why (shown by the admin API).
     reload_error: Mutex<Option<String>>,
 }
@@ -85,6 +87,7 @@ impl Services {
                 supermemory_sender,
                 supermemory_config,
                 indexer,
+                extraction: Arc::default(),
                 reload_error: Mutex::new(None),
             }),
         })
@@ -119,22 +122,44 @@ impl Services {
         self.inner.memories.backend(backend)
     }
 
-    /// Queues a finished turn's memory for the backend `remote` says: the local store
-    /// (its `vector`, when the recall made one, saved for the indexer), or Supermemory
-    /// through the durable outbox.
+    /// Queues a finished turn's memory for the backend `remote` says: Supermemory
+    /// through the durable outbox, or the local store: distilled into facts first when
+    /// the config names an extraction model, else as it is (its `vector`, when the
+    /// recall made one, saved for the indexer).
     pub fn remember(&self, memory: memory::NewMemory, remote: bool, vector: Option<Vec<f32>>) {
         if remote {
             self.inner.journal.remote_memory(memory);
             self.inner.supermemory_sender.notify.notify_one();
             return;
         }
-        if let Some(indexer) = &self.inner.indexer {
-            if let Some(vector) = vector {
-                indexer.made(&memory.id, vector);
-            }
-            indexer.notify.notify_one();
+        let config = self.snapshot().config.clone();
+        if config.memory.as_ref().is_some_and(|m| m.extraction_model.is_some()) {
+            self.inner.journal.extraction(memory);
+            self.inner.extraction.notify_one();
+            return;
+        }
+        if let (Some(indexer), Some(vector)) = (&self.inner.indexer, vector) {
+            indexer.made(&memory.id, vector);
         }
         self.inner.journal.memory(memory);
+        self.memories_stored();
+    }
+
+    /// Memories were stored without vectors: the indexer embeds them.
+    pub fn memories_stored(&self) {
+        if let Some(indexer) = &self.inner.indexer {
+            indexer.notify.notify_one();
+        }
+    }
+
+    /// The local store, whatever the config names (facts and retention are its own).
+    pub fn local_memories(&self) -> &MemoryStore {
+        &self.inner.memories.local
+    }
+
+    /// What wakes the fact extraction worker.
+    pub fn extraction_notify(&self) -> Arc<Notify> {
+        self.inner.extraction.clone()
     }
 
     pub fn conversations(&self) -> &Conversations {

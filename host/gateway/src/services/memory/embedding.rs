@@ -176,7 +176,7 @@ async fn index_some(
             let mut select = connection.prepare_cached(
                 "SELECT m.rowid, m.scope, m.text, m.id FROM memories m
                  LEFT JOIN memory_vectors v ON v.memory_rowid = m.rowid AND v.model = ?1
-                 WHERE v.memory_rowid IS NULL LIMIT ?2",
+                 WHERE v.memory_rowid IS NULL AND m.superseded_by IS NULL LIMIT ?2",
             )?;
             let rows = select.query_map(params![model, BATCH], |row| {
                 Ok((

@@ -1,7 +1,8 @@
 //! Long-term memory, per user and project: the scopes that keep it apart ([`scope`]),
 //! the backends ([`store`]: full-text search in the gateway's own database;
 //! [`supermemory`]: Supermemory's REST API, fed through a durable outbox), what a
-//! finished turn leaves behind ([`capture`], [`answer`]), secrets removed first
+//! finished turn leaves behind ([`capture`], [`answer`]; distilled into [`facts`] with
+//! an extraction model), secrets removed first
 //! ([`redact`]), and what memory added to each conversation ([`conversation`]). The
 //! pipeline recalls and injects (stages 4 and 5) and hands the turn to the journal
 //! (stage 8).
@@ -10,6 +11,7 @@ pub mod answer;
 pub mod capture;
 pub mod conversation;
 pub mod embedding;
+pub mod facts;
 pub mod redact;
 pub mod scope;
 pub mod store;

@@ -13,9 +13,17 @@
 
 use std::sync::Arc;
 
+/// The columns of a memory [`stored`] reads, in its order.
+macro_rules! columns {
+    () => {
+        "id, text, client, request_id, created_at, superseded_by"
+    };
+}
+
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::embedding::{self, Embedder};
+use super::facts;
 use super::vectors::{Block, VectorCache};
 use super::{NewMemory, Scope};
 use crate::core::time::now_ms;
@@ -33,6 +41,9 @@ pub struct Stored {
     /// Relevance to the search, 0 to 1 (none when listed rather than searched).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub score: Option<f32>,
+    /// The memory that replaced this one (a newer fact): kept as history, not recalled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<String>,
 }
 
 pub struct MemoryStore {
@@ -62,6 +73,11 @@ impl MemoryStore {
     /// The scopes' vectors as searches see them; the indexer adds to them.
     pub fn vectors(&self) -> Arc<VectorCache> {
         self.vectors.clone()
+    }
+
+    /// Where extracted facts are written.
+    pub fn facts_target(&self) -> facts::Target<'_> {
+        facts::Target { database: &self.database, embedder: self.embedder.as_ref(), vectors: &self.vectors }
     }
 
     /// The scope's memories most relevant to `query`, best first: by its words (BM25
@@ -115,10 +131,11 @@ impl MemoryStore {
         let token = scope.token();
         self.readers
             .read(move |connection| {
-                let mut select = connection.prepare_cached(
-                    "SELECT id, text, client, request_id, created_at FROM memories
-                 WHERE scope = ?1 ORDER BY rowid DESC LIMIT ?2",
-                )?;
+                let mut select = connection.prepare_cached(concat!(
+                    "SELECT ",
+                    columns!(),
+                    " FROM memories WHERE scope = ?1 ORDER BY rowid DESC LIMIT ?2"
+                ))?;
                 let rows = select.query_map(params![token, limit as i64], stored)?;
                 Ok(rows.collect::<Result<Vec<_>, _>>()?)
             })
@@ -130,9 +147,11 @@ impl MemoryStore {
         let token = scope.token();
         self.readers
             .read(move |connection| {
-                let mut select = connection.prepare_cached(
-                    "SELECT id, text, client, request_id, created_at FROM memories WHERE scope = ?1 ORDER BY rowid",
-                )?;
+                let mut select = connection.prepare_cached(concat!(
+                    "SELECT ",
+                    columns!(),
+                    " FROM memories WHERE scope = ?1 ORDER BY rowid"
+                ))?;
                 let rows = select.query_map([token], stored)?;
                 Ok(rows.collect::<Result<Vec<_>, _>>()?)
             })
@@ -150,9 +169,10 @@ impl MemoryStore {
                     .query_map([&token], |row| row.get(0))?
                     .collect::<Result<_, _>>()?;
                 for rowid in &rowids {
-                    transaction.execute("DELETE FROM memory_index WHERE rowid = ?1", [rowid])?;
+                    unindex(&transaction, *rowid)?;
                 }
-                transaction.execute("DELETE FROM memory_vectors WHERE scope = ?1", [&token])?;
+                // Turns still waiting for fact extraction are the scope's memories too.
+                transaction.execute("DELETE FROM memory_extractions WHERE scope = ?1", [&token])?;
                 transaction.commit()?;
                 vectors.remove_scope(&token);
                 Ok(rowids.len())
@@ -194,8 +214,7 @@ impl MemoryStore {
                     )
                     .optional()?;
                 if let Some(rowid) = rowid {
-                    transaction.execute("DELETE FROM memory_index WHERE rowid = ?1", [rowid])?;
-                    transaction.execute("DELETE FROM memory_vectors WHERE memory_rowid = ?1", [rowid])?;
+                    unindex(&transaction, rowid)?;
                 }
                 transaction.commit()?;
                 if let Some(rowid) = rowid {
@@ -238,13 +257,24 @@ pub fn insert(transaction: &Transaction<'_>, memory: &NewMemory) -> rusqlite::Re
     Ok(inserted > 0)
 }
 
+/// Takes memory `rowid` out of the full-text index and the vectors: no search finds it
+/// (it was deleted, or superseded and kept as history). The vector cache is the
+/// caller's to update once the transaction commits.
+pub fn unindex(transaction: &Transaction<'_>, rowid: i64) -> rusqlite::Result<()> {
+    transaction.prepare_cached("DELETE FROM memory_index WHERE rowid = ?1")?.execute([rowid])?;
+    transaction.prepare_cached("DELETE FROM memory_vectors WHERE memory_rowid = ?1")?.execute([rowid])?;
+    Ok(())
+}
+
 /// The scope's newest memories matching the expression.
 fn candidates(connection: &Connection, expression: &str) -> anyhow::Result<Vec<Stored>> {
-    let mut select = connection.prepare_cached(
-        "SELECT id, text, client, request_id, created_at FROM memories WHERE rowid IN
-            (SELECT rowid FROM memory_index WHERE memory_index MATCH ?1 ORDER BY rowid DESC LIMIT ?2)
-         ORDER BY rowid DESC",
-    )?;
+    let mut select = connection.prepare_cached(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM memories WHERE rowid IN
+               (SELECT rowid FROM memory_index WHERE memory_index MATCH ?1 ORDER BY rowid DESC LIMIT ?2)
+             ORDER BY rowid DESC"
+    ))?;
     let rows = select.query_map(params![expression, CANDIDATES as i64], stored)?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
@@ -300,8 +330,11 @@ fn nearest(
         .collect();
     best.sort_by(|a, b| b.0.total_cmp(&a.0));
     best.truncate(CANDIDATES);
-    let mut select =
-        connection.prepare_cached("SELECT id, text, client, request_id, created_at FROM memories WHERE rowid = ?1")?;
+    let mut select = connection.prepare_cached(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM memories WHERE rowid = ?1 AND superseded_by IS NULL"
+    ))?;
     let mut found = Vec::with_capacity(best.len());
     for (similarity, rowid) in best {
         if let Some(memory) = select.query_row([rowid], stored).optional()? {
@@ -346,8 +379,8 @@ fn fuse(by_words: Vec<Stored>, by_meaning: Vec<(f32, Stored)>, limit: usize, now
         .collect()
 }
 
-/// A memory from a row of `id, text, client, request_id, created_at`.
-fn stored(row: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
+/// A memory from a row of [`columns!`].
+pub fn stored(row: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
     Ok(Stored {
         id: row.get(0)?,
         text: row.get(1)?,
@@ -355,6 +388,7 @@ fn stored(row: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
         request_id: row.get(3)?,
         created_at: row.get(4)?,
         score: None,
+        superseded_by: row.get(5)?,
     })
 }
 
@@ -414,6 +448,11 @@ fn raw_words(text: &str) -> impl Iterator<Item = &str> {
 /// The lower-cased words of a text.
 fn words(text: &str) -> impl Iterator<Item = String> + '_ {
     raw_words(text).map(str::to_lowercase)
+}
+
+/// The distinct content words of a text (lower case, no stop words).
+pub fn content_words(text: &str) -> std::collections::BTreeSet<String> {
+    words(text).filter(|word| !STOP_WORDS.contains(&word.as_str())).collect()
 }
 
 /// `word` is `term` (which is lower case) in any case; without allocating for ASCII.

@@ -235,6 +235,7 @@ fn stored(item: &Value, text: &str) -> Stored {
         request_id: metadata["request_id"].as_str().map(str::to_owned),
         created_at: metadata["created_at"].as_i64().unwrap_or(0),
         score: None,
+        superseded_by: None,
     }
 }
 

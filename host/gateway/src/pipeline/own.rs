@@ -1,0 +1,107 @@
+//! The gateway's own requests (the extraction model distilling a turn into facts):
+//! routed, adapted, sent and recorded like a client's, under the gateway's own client
+//! name and the user and project they work for, so what they cost shows in the
+//! analytics. They skip authentication, detection and memory: nobody called, and a
+//! memory request remembering itself would never end.
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use http::HeaderMap;
+use serde_json::Value;
+
+use super::auth::CredentialHeader;
+use super::record::Outcome;
+use super::request::ClientRequest;
+use super::route;
+use super::send::{self, Answer};
+use super::upstream::ClientHeaders;
+use crate::core::api::ClientApi;
+use crate::core::identity::{Field, Identity, Source};
+use crate::core::ids::new_request_id;
+use crate::services::Services;
+use crate::services::analytics::Observed;
+use crate::services::memory::facts::{self, Target};
+use crate::services::memory::{Scope, Stored};
+
+/// The largest answer read (an extraction answer is a few facts).
+const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
+/// Sends the chat completion `body` for `scope` and returns the answer's JSON; an
+/// error when no deployment answered with success.
+pub async fn chat(services: &Services, scope: &Scope, body: &Value) -> anyhow::Result<Value> {
+    let snapshot = services.snapshot();
+    let api = ClientApi::OpenAiChat;
+    let mut outcome = Outcome::new(services.clone(), Arc::from(new_request_id()), api);
+    outcome.identity = Some(identity(scope));
+    let bytes = serde_json::to_vec(body)?;
+    outcome.bytes_in = bytes.len() as u64;
+    let request = ClientRequest::parse(api, &bytes).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    outcome.model.clone_from(&request.model);
+    let sent = async {
+        let groups = route::plan(&snapshot.router, &request.model, None)?;
+        let headers = HeaderMap::new();
+        let client = ClientHeaders { headers: &headers, credential: CredentialHeader(None), container_tag: None };
+        send::send(&snapshot, &groups, &request, &client, &mut outcome).await
+    }
+    .await;
+    let (response, observed, bytes_out) = match sent {
+        Ok(Answer::Whole { response, observed, bytes_out }) => (response, observed, bytes_out),
+        // Never asked for: the request does not stream.
+        Ok(Answer::Streaming(_)) => bail!("the model streamed an answer that was not asked to stream"),
+        Err(error) => {
+            outcome.error = Some(error.kind.code());
+            outcome.finish(error.kind.status(), Observed::default(), 0, None);
+            bail!("{}", error.message);
+        }
+    };
+    let status = response.status();
+    outcome.finish(status.as_u16(), observed, bytes_out, None);
+    let body = axum::body::to_bytes(response.into_body(), MAX_ANSWER_BYTES).await.context("reading the answer")?;
+    if !status.is_success() {
+        bail!("the model answered {status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)]));
+    }
+    serde_json::from_slice(&body).context("the answer is not JSON")
+}
+
+/// Who an own request is recorded for: the scope's user and project, and the gateway.
+fn identity(scope: &Scope) -> Identity {
+    let field = |value: &str| Field { value: value.to_owned(), source: Source::Default };
+    Identity {
+        user: field(&scope.user),
+        project: scope.project.as_deref().map(field),
+        client: Some(field(facts::CLIENT)),
+        scaffolding: Vec::new(),
+    }
+}
+
+/// Starts the fact extraction worker on the gateway's services.
+pub fn start_extraction(services: Services) {
+    let notify = services.extraction_notify();
+    facts::start(Gateway(services), notify);
+}
+
+/// The gateway as the extraction worker's host.
+struct Gateway(Services);
+
+impl facts::Host for Gateway {
+    fn extraction_model(&self) -> Option<String> {
+        self.0.snapshot().config.memory.as_ref().and_then(|m| m.extraction_model.clone())
+    }
+
+    fn target(&self) -> Target<'_> {
+        self.0.local_memories().facts_target()
+    }
+
+    async fn related(&self, scope: &Scope, text: &str, limit: usize) -> anyhow::Result<Vec<Stored>> {
+        self.0.local_memories().search(scope, text, limit).await
+    }
+
+    async fn chat(&self, scope: &Scope, body: Value) -> anyhow::Result<Value> {
+        chat(&self.0, scope, &body).await
+    }
+
+    fn stored_turn(&self) {
+        self.0.memories_stored();
+    }
+}
