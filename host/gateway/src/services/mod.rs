@@ -26,6 +26,9 @@ use memory::supermemory::{Sender, Supermemory};
 use memory::{Backend, Memories, MemoryStore};
 use routing::Router;
 
+/// How often memory retention is applied.
+const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// What one request runs on: the config, the router built from it and the loaded
 /// plugins. A request holds the snapshot it started with until it ends, so a reload
 /// never changes a request midway.
@@ -76,7 +79,7 @@ impl Services {
         let conversations = Conversations::new(&database);
         let (supermemory_config, watched) = watch::channel(supermemory_of(&snapshot.config));
         let supermemory_sender = Sender::start(database.clone(), memories.supermemory.clone(), watched);
-        Ok(Self {
+        let services = Self {
             inner: Arc::new(Inner {
                 current: ArcSwap::from_pointee(snapshot),
                 database,
@@ -90,7 +93,27 @@ impl Services {
                 extraction: Arc::default(),
                 reload_error: Mutex::new(None),
             }),
-        })
+        };
+        services.start_retention();
+        Ok(services)
+    }
+
+    /// Applies the current config's memory retention soon after start, then every few
+    /// minutes (a limit lowered on reload takes effect within that time).
+    fn start_retention(&self) {
+        let services = self.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(RETENTION_EVERY);
+            loop {
+                every.tick().await;
+                let retention = services.snapshot().config.memory.as_ref().map(|m| m.retention);
+                match services.local_memories().enforce(retention.unwrap_or_default()).await {
+                    Ok(0) => {}
+                    Ok(deleted) => tracing::info!(deleted, "memories past their retention deleted"),
+                    Err(error) => tracing::warn!("memory retention failed: {error:#}"),
+                }
+            }
+        });
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {

@@ -26,6 +26,7 @@ use super::embedding::{self, Embedder};
 use super::facts;
 use super::vectors::{Block, VectorCache};
 use super::{NewMemory, Scope};
+use crate::config::Retention;
 use crate::core::time::now_ms;
 use crate::storage::{Database, Readers};
 
@@ -176,6 +177,52 @@ impl MemoryStore {
                 transaction.commit()?;
                 vectors.remove_scope(&token);
                 Ok(rowids.len())
+            })
+            .await
+    }
+
+    /// Deletes what `retention` does not keep: in every scope, memories older than its
+    /// age and the oldest beyond its count. How many went.
+    pub async fn enforce(&self, retention: Retention) -> anyhow::Result<usize> {
+        if retention == Retention::default() {
+            return Ok(0);
+        }
+        let vectors = self.vectors.clone();
+        self.database
+            .with(move |connection| {
+                let transaction = connection.transaction()?;
+                let mut gone: Vec<(i64, String)> = Vec::new();
+                if let Some(age) = retention.max_age {
+                    let cutoff = now_ms() - age.as_millis() as i64;
+                    let mut delete =
+                        transaction.prepare("DELETE FROM memories WHERE created_at < ?1 RETURNING rowid, scope")?;
+                    let rows = delete.query_map([cutoff], |row| Ok((row.get(0)?, row.get(1)?)))?;
+                    gone.extend(rows.collect::<Result<Vec<_>, _>>()?);
+                }
+                if let Some(max) = retention.max_memories {
+                    let over: Vec<(String, i64)> = transaction
+                        .prepare("SELECT scope, COUNT(*) - ?1 FROM memories GROUP BY scope HAVING COUNT(*) > ?1")?
+                        .query_map([max as i64], |row| Ok((row.get(0)?, row.get(1)?)))?
+                        .collect::<Result<_, _>>()?;
+                    let mut delete = transaction.prepare(
+                        "DELETE FROM memories WHERE rowid IN
+                         (SELECT rowid FROM memories WHERE scope = ?1 ORDER BY rowid LIMIT ?2) RETURNING rowid",
+                    )?;
+                    for (scope, excess) in over {
+                        let rows = delete.query_map(params![scope, excess], |row| row.get::<_, i64>(0))?;
+                        for rowid in rows {
+                            gone.push((rowid?, scope.clone()));
+                        }
+                    }
+                }
+                for (rowid, _) in &gone {
+                    unindex(&transaction, *rowid)?;
+                }
+                transaction.commit()?;
+                for (rowid, scope) in &gone {
+                    vectors.remove(scope, *rowid);
+                }
+                Ok(gone.len())
             })
             .await
     }
@@ -590,6 +637,30 @@ mod tests {
         assert!(store.delete(&ana, id).await.unwrap());
         assert!(store.search(&ana, "release friday", 5).await.unwrap().is_empty());
         assert!(store.list(&ana, 5).await.unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn retention_keeps_each_scope_within_its_count_and_age() {
+        let (store, dir) = store();
+        let (ana, bo) = (scope("ana", None), scope("bo", None));
+        let now = now_ms();
+        for (i, text) in ["alpha one", "alpha two", "alpha three", "alpha four"].iter().enumerate() {
+            store.add(NewMemory { created_at: now - 1_000 + i as i64, ..memory(&ana, text) }).await.unwrap();
+        }
+        store.add(NewMemory { created_at: now, ..memory(&bo, "alpha bo") }).await.unwrap();
+        store.add(NewMemory { created_at: now - 40 * 86_400_000, ..memory(&bo, "alpha ancient") }).await.unwrap();
+        let unlimited = Retention::default();
+        assert_eq!(store.enforce(unlimited).await.unwrap(), 0);
+
+        let retention = Retention { max_memories: Some(2), max_age: Some(std::time::Duration::from_secs(30 * 86_400)) };
+        assert_eq!(store.enforce(retention).await.unwrap(), 3);
+        let texts = |found: Vec<Stored>| found.into_iter().map(|m| m.text).collect::<Vec<_>>();
+        assert_eq!(texts(store.all(&ana).await.unwrap()), ["alpha three", "alpha four"], "the newest stay");
+        assert_eq!(texts(store.all(&bo).await.unwrap()), ["alpha bo"], "the old one went, whatever the count");
+        let found = texts(store.search(&ana, "alpha", 10).await.unwrap());
+        assert_eq!(found, ["alpha four", "alpha three"], "gone from the index too");
+        assert_eq!(store.enforce(retention).await.unwrap(), 0);
         let _ = std::fs::remove_dir_all(dir);
     }
 
