@@ -562,6 +562,25 @@ async fn a_scope_exports_as_json_lines_and_deletes_as_a_whole_leaving_others_alo
     let texts: Vec<&str> = lines.iter().map(|m| m["text"].as_str().unwrap()).collect();
     assert_eq!(texts, ["The staging database is heron", "Deploys happen on Fridays"], "oldest first, Ana's only");
 
+    let cy = Caller { gateway: &gateway, user: "cy", project: "/srv/shop" };
+    let export_text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    for (imported, already_there) in [(2, 0), (0, 2)] {
+        let response = cy.post("/v1/memories/import").body(export_text.clone()).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let counts: Value = response.json().await.unwrap();
+        assert_eq!(
+            (counts["imported"].as_u64(), counts["already_there"].as_u64()),
+            (Some(imported), Some(already_there))
+        );
+    }
+    let copied: Vec<Value> = cy.memories().await;
+    assert_eq!(copied.len(), 2);
+    assert_eq!(copied[1]["created_at"], lines[0]["created_at"], "the time of the original is kept");
+    let bad = cy.post("/v1/memories/import").body("{\"text\": \"ok\"}\n{oops").send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    let error: Value = bad.json().await.unwrap();
+    assert!(error["error"]["message"].as_str().unwrap().starts_with("line 2:"), "{error}");
+
     let refused = gateway.delete_path("/v1/memories").header("x-memory-user-id", "ana").send().await.unwrap();
     assert_eq!(refused.status(), 400, "a whole scope needs all=true");
     let deleted: Value =

@@ -38,6 +38,7 @@ pub fn router(state: Services) -> Router {
         .route("/v1/feedback", post(analytics::feedback))
         .route("/v1/memories", get(memories::list).post(memories::add).delete(memories::delete_all))
         .route("/v1/memories/export", get(memories::export))
+        .route("/v1/memories/import", post(memories::import))
         .route("/v1/memories/{id}", delete(memories::delete))
         .route("/memory-routing/info", get(routing_info::info).post(routing_info::info))
         .route("/key/generate", post(keys::generate))

@@ -1,5 +1,5 @@
 //! `/v1/memories`: the calling scope's memories: list or search them, add one, delete
-//! one; export them all (JSON lines) or delete them all. The scope is resolved as for a model request (a virtual key's pins, then the
+//! one; export them all (JSON lines), import an export, or delete them all. The scope is resolved as for a model request (a virtual key's pins, then the
 //! user and project headers, then the detectors), so a key pinned to a user sees that
 //! user's memories only.
 
@@ -17,7 +17,7 @@ use crate::pipeline::auth::Caller;
 use crate::pipeline::{RequestContext, identify};
 use crate::services::Services;
 use crate::services::memory::supermemory::SupermemoryError;
-use crate::services::memory::{BackendError, NewMemory, Scope};
+use crate::services::memory::{self, BackendError, NewMemory, Scope};
 
 const DEFAULT_LIMIT: usize = 20;
 const MAX_LIMIT: usize = 100;
@@ -132,6 +132,40 @@ pub async fn export(
             lines.push('\n');
         }
         Ok(([(http::header::CONTENT_TYPE, "application/x-ndjson")], lines).into_response())
+    })
+    .await
+}
+
+/// `POST /v1/memories/import`: the memories of an export (JSON lines, as
+/// `GET /v1/memories/export` writes them) into the caller's scope. A memory the scope
+/// holds already is not stored again; superseded ones (history) are left out.
+pub async fn import(
+    State(state): State<Services>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    answer(async {
+        let identity = scope_of(&ctx, &caller, &headers).await?;
+        let lines = std::str::from_utf8(&body).map_err(|_| GatewayError::invalid("the export is not UTF-8 text"))?;
+        let export = memory::read_export(&Scope::of(&identity), lines).map_err(GatewayError::invalid)?;
+        if let Some(long) = export.memories.iter().find(|m| m.text.len() > MAX_TEXT_BYTES) {
+            let start = &long.text[..long.text.floor_char_boundary(40)];
+            return Err(GatewayError::invalid(format!("a memory is longer than {MAX_TEXT_BYTES} bytes: {start}...")));
+        }
+        let read = export.memories.len();
+        let backend = state.memory_backend(&ctx.snapshot.config);
+        let imported = backend.import(export.memories).await.map_err(store_failed)?;
+        state.memories_stored();
+        Ok(Json(json!({
+            "object": "import",
+            "scope": describe(&identity),
+            "imported": imported,
+            "already_there": read - imported,
+            "superseded_left_out": export.superseded,
+        }))
+        .into_response())
     })
     .await
 }

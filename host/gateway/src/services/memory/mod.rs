@@ -122,6 +122,19 @@ impl Backend<'_> {
         }
     }
 
+    /// Stores memories read from an export; how many were new to the scope.
+    pub async fn import(&self, memories: Vec<NewMemory>) -> Result<usize, BackendError> {
+        match self {
+            Self::Local(store) => store.import(memories).await.map_err(BackendError::Local),
+            Self::Supermemory(client, config) => {
+                for memory in &memories {
+                    client.add(config, &supermemory::Document::of(memory)).await?;
+                }
+                Ok(memories.len())
+            }
+        }
+    }
+
     /// Deletes memory `id` of `scope`; false when the scope has none such.
     pub async fn delete(&self, scope: &Scope, id: String) -> Result<bool, BackendError> {
         match self {
@@ -164,6 +177,46 @@ impl NewMemory {
     }
 }
 
+/// A line of an export (`GET /v1/memories/export`), as an import reads it.
+#[derive(serde::Deserialize)]
+struct Exported {
+    text: String,
+    client: Option<String>,
+    request_id: Option<String>,
+    created_at: Option<i64>,
+    superseded_by: Option<String>,
+}
+
+/// What an export holds for an import.
+#[derive(Debug)]
+pub struct Export {
+    /// Its memories, for the importing scope, with their client, request and time.
+    pub memories: Vec<NewMemory>,
+    /// Superseded memories left out: history, which would be recalled as current.
+    pub superseded: usize,
+}
+
+/// Reads an export (JSON lines, blank lines ignored) into memories of `scope`. Texts
+/// are redacted like any memory's; an error names the first bad line.
+pub fn read_export(scope: &Scope, lines: &str) -> Result<Export, String> {
+    let mut export = Export { memories: Vec::new(), superseded: 0 };
+    for (number, line) in lines.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let line: Exported =
+            serde_json::from_str(line).map_err(|e| format!("line {}: not a memory of an export: {e}", number + 1))?;
+        if line.superseded_by.is_some() {
+            export.superseded += 1;
+            continue;
+        }
+        let text = line.text.trim();
+        if text.is_empty() {
+            return Err(format!("line {}: the memory has no text", number + 1));
+        }
+        let memory = NewMemory::new(scope.clone(), line.client, line.request_id, text);
+        export.memories.push(NewMemory { created_at: line.created_at.unwrap_or(memory.created_at), ..memory });
+    }
+    Ok(export)
+}
+
 /// A hash of `text` that ignores case and spacing.
 pub fn fingerprint(text: &str) -> String {
     use sha2::{Digest, Sha256};
@@ -173,4 +226,31 @@ pub fn fingerprint(text: &str) -> String {
         hasher.update(b" ");
     }
     hasher.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_export_reads_back_as_memories_of_the_importing_scope() {
+        let bo = Scope { user: "bo".into(), project: None };
+        let lines = concat!(
+            r#"{"id":"a","text":"Deploys on Fridays","client":"claude-code","request_id":"r1","created_at":5}"#,
+            "\n\n",
+            r#"{"id":"b","text":"Old port 5433","created_at":6,"superseded_by":"c"}"#,
+            "\n",
+            r#"{"text":"token sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123456789"}"#,
+        );
+        let export = read_export(&bo, lines).unwrap();
+        assert_eq!(export.superseded, 1);
+        let [first, second] = export.memories.as_slice() else { panic!("{export:?}") };
+        assert_eq!((first.text.as_str(), first.created_at, first.scope.user.as_str()), ("Deploys on Fridays", 5, "bo"));
+        assert_eq!(first.client.as_deref(), Some("claude-code"));
+        assert_ne!(first.id, "a", "a new id: ids are unique across scopes");
+        assert!(!second.text.contains("sk-ant"), "redacted like any memory: {}", second.text);
+        let bad = read_export(&bo, "{\"text\": \"ok\"}\nnot json").unwrap_err();
+        assert!(bad.starts_with("line 2:"), "{bad}");
+        assert!(read_export(&bo, "{\"text\": \" \"}").unwrap_err().contains("no text"));
+    }
 }

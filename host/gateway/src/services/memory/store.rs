@@ -247,6 +247,21 @@ impl MemoryStore {
             .await
     }
 
+    /// Stores `memories` in one transaction; how many were new (the rest were there).
+    pub async fn import(&self, memories: Vec<NewMemory>) -> anyhow::Result<usize> {
+        self.database
+            .with(move |connection| {
+                let transaction = connection.transaction()?;
+                let mut stored = 0;
+                for memory in &memories {
+                    stored += usize::from(insert(&transaction, memory)?);
+                }
+                transaction.commit()?;
+                Ok(stored)
+            })
+            .await
+    }
+
     /// Deletes a memory of `scope`; false when the scope has no memory `id`.
     pub async fn delete(&self, scope: &Scope, id: String) -> anyhow::Result<bool> {
         let (token, vectors) = (scope.token(), self.vectors.clone());

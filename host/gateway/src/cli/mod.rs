@@ -1,5 +1,8 @@
 //! The command line: `memory-proxy [--config ...]` serves; `memory-proxy report` prints
-//! what the databank says.
+//! what the databank says; `memory-proxy memory ...` manages a scope's memories
+//! ([`memory`]).
+
+pub mod memory;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -63,6 +66,11 @@ pub enum Command {
         #[arg(long)]
         client: Option<String>,
     },
+    /// Lists, searches, adds, deletes, exports or imports one scope's memories.
+    Memory {
+        #[command(subcommand)]
+        command: memory::MemoryCommand,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -74,9 +82,16 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some(Command::Report { by, since, until, user, project, model, client }) = cli.command {
-        let filters = Filters { user, project, model, client, key_id: None };
-        return match report(&loaded.config, &by, &since, until.as_deref(), &filters) {
+    let done = match cli.command {
+        Some(Command::Report { by, since, until, user, project, model, client }) => {
+            let filters = Filters { user, project, model, client, key_id: None };
+            Some(report(&loaded.config, &by, &since, until.as_deref(), &filters))
+        }
+        Some(Command::Memory { command }) => Some(memory::run(&loaded.config, command)),
+        None => None,
+    };
+    if let Some(done) = done {
+        return match done {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
                 eprintln!("error: {error:#}");
