@@ -60,23 +60,32 @@ fn points(dom: &str, chart: &str) -> usize {
 async fn the_dashboard_draws_the_recorded_traffic() {
     let mock = Mock::start();
     let gateway = Gateway::start(&format!(
-        "model_list:\n  - model_name: gpt-4o\n    litellm_params: {{model: openai/gpt-4o, api_base: '{base}'}}\n  - model_name: claude\n    litellm_params: {{model: anthropic/claude-sonnet-4-5, api_base: '{url}'}}\n",
+        "model_list:\n  - model_name: gpt-4o\n    litellm_params: {{model: openai/gpt-4o, api_base: '{base}'}}\n  - model_name: claude\n    litellm_params: {{model: anthropic/claude-sonnet-4-5, api_base: '{url}'}}\nmemory: {{embedding_model: none}}\n",
         base = mock.openai_base(),
         url = mock.url
     ));
     let client = reqwest::Client::new();
-    for (user, project, model, agent) in [
-        ("ana", "shop", "gpt-4o", "OpenAI/Python 1.99.0"),
-        ("ana", "blog", "claude", "claude-cli/2.1.197 (external, cli)"),
-        ("bo", "shop", "gpt-4o", "OpenAIClientImpl/Java"),
-        ("bo", "shop", "nope", "curl/8"),
+    let note = client
+        .post(format!("{}/v1/memories", gateway.url))
+        .header("x-memory-user-id", "bo")
+        .header("x-memory-project", "shop")
+        .json(&json!({ "text": "The shop database is called heron" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(note.status(), 201);
+    for (user, project, model, agent, text) in [
+        ("ana", "shop", "gpt-4o", "OpenAI/Python 1.99.0", "hello"),
+        ("ana", "blog", "claude", "claude-cli/2.1.197 (external, cli)", "hello"),
+        ("bo", "shop", "gpt-4o", "OpenAIClientImpl/Java", "which database does the shop use"),
+        ("bo", "shop", "nope", "curl/8", "hello"),
     ] {
         client
             .post(format!("{}/v1/chat/completions", gateway.url))
             .header("x-memory-user-id", user)
             .header("x-memory-project", project)
             .header("user-agent", agent)
-            .json(&json!({ "model": model, "messages": [{ "role": "user", "content": "hello" }] }))
+            .json(&json!({ "model": model, "messages": [{ "role": "user", "content": text }] }))
             .send()
             .await
             .unwrap();
@@ -105,6 +114,9 @@ async fn the_dashboard_draws_the_recorded_traffic() {
     assert_eq!(points(&dom, "recent"), 4);
     assert!(dom.contains("<rect"), "bars are drawn");
     assert!(dom.contains("25.0%"), "the error rate shows the failed request");
+    assert_eq!(points(&dom, "memory-scopes"), 3, "ana/shop, ana/blog and bo/shop hold memories");
+    assert_eq!(points(&dom, "recalled"), 1, "what Bo's question was given");
+    assert!(dom.contains("The shop database is called heron"), "with its text and score");
 
     let artifacts = e2e::repo_root().join("tests/artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();

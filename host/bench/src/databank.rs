@@ -51,6 +51,7 @@ fn record(random: &mut Lcg, index: u64, rows: u64, now_ms: i64, span_ms: i64) ->
         ttft: Some(Duration::from_millis(100 + random.next() % 900)),
         upstream: Some(Duration::from_millis(150)),
         memories_recalled: 0,
+        recalled: None,
         memories_captured: 0,
         memory_error: None,
         supermemory: None,

@@ -51,6 +51,8 @@ pub fn router(state: Services) -> Router {
         .route("/admin/plugins", get(admin::plugins))
         .route("/analytics/summary", get(analytics::summary))
         .route("/analytics/requests", get(analytics::requests))
+        .route("/analytics/requests/{id}/memories", get(analytics::request_memories))
+        .route("/analytics/memories", get(analytics::memories))
         .route("/spend/logs", get(analytics::spend_logs))
         .route("/metrics", get(analytics::prometheus))
         .route_layer(from_fn(auth::admin_only));

@@ -20,8 +20,8 @@ use crate::services::memory::conversation::{Block, Injected, Place};
 pub struct Injection {
     /// The conversation's state, when this request changed it (to be kept).
     pub changed: Option<Injected>,
-    /// Memories offered to the injector for this request.
-    pub recalled: u32,
+    /// Memories offered to the injector for this request: id and score, best first.
+    pub recalled: Vec<(String, f32)>,
 }
 
 /// Stage 5: a block for what was newly recalled (placed where the injector says on a
@@ -36,7 +36,7 @@ pub async fn inject(
     token_budget: u32,
 ) -> Result<Injection, GatewayError> {
     let Recalled { before, asked, query, memories, .. } = recalled;
-    let recalled = memories.len() as u32;
+    let recalled = memories.iter().map(|m| (m.id.clone(), m.score)).collect();
     let mut changed = None;
     if let Some(asked) = asked {
         let mut state = (*before).clone();

@@ -125,7 +125,7 @@ async fn run(
             let conversation = std::mem::take(&mut recalled.conversation);
             let budget = memory.token_budget;
             let injection = inject::inject(plugins, api, identity, &mut request.body, recalled, budget).await?;
-            outcome.memories_recalled = injection.recalled;
+            outcome.recalled = injection.recalled;
             // Counting tokens is no turn: what it recalled is recalled again by the turn.
             if let Some(state) = injection.changed.filter(|_| api != ClientApi::AnthropicCountTokens) {
                 let state = Arc::new(state);

@@ -39,7 +39,8 @@ pub struct Outcome {
     /// The attempt in progress (its answer may still be streaming).
     upstream_since: Option<Instant>,
     pub error: Option<&'static str>,
-    pub memories_recalled: u32,
+    /// The memories recall offered: id and score, best first.
+    pub recalled: Vec<(String, f32)>,
     /// Why the memory backend failed this request, if it did.
     pub memory_error: Option<&'static str>,
     /// What Supermemory's router reported doing (its `x-supermemory-*` headers, JSON).
@@ -73,7 +74,7 @@ impl Outcome {
             upstream_done: Duration::ZERO,
             upstream_since: None,
             error: None,
-            memories_recalled: 0,
+            recalled: Vec::new(),
             memory_error: None,
             supermemory: None,
             turn: None,
@@ -186,7 +187,8 @@ impl Outcome {
             latency,
             ttft: ttfb,
             upstream,
-            memories_recalled: self.memories_recalled,
+            memories_recalled: self.recalled.len() as u32,
+            recalled: (!self.recalled.is_empty()).then(|| recalled_json(&self.recalled)),
             memories_captured: u32::from(captured),
             memory_error: self.memory_error,
             supermemory: self.supermemory.take(),
@@ -203,6 +205,15 @@ impl Outcome {
             journal.key_spend(key_id, spend);
         }
     }
+}
+
+/// The recalled memories as the databank keeps them: `[{"id", "score"}]`.
+fn recalled_json(recalled: &[(String, f32)]) -> String {
+    let list: Vec<serde_json::Value> = recalled
+        .iter()
+        .map(|(id, score)| serde_json::json!({ "id": id, "score": (f64::from(*score) * 1e4).round() / 1e4 }))
+        .collect();
+    serde_json::Value::Array(list).to_string()
 }
 
 fn estimate(bytes: u64) -> u64 {

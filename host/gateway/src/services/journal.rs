@@ -118,9 +118,10 @@ fn insert_records(transaction: &Transaction<'_>, batch: &[&Record]) -> anyhow::R
         "INSERT OR REPLACE INTO requests (id, started_at, user_id, project, client, key_id, model, deployment, provider,
             upstream_model, api, stream, status, error, attempts, fallbacks, input_tokens, output_tokens, cached_tokens,
             cache_write_tokens, reasoning_tokens, tokens_estimated, cost_usd, latency_ms, ttft_ms, upstream_ms, overhead_ms,
-            memories_recalled, memories_captured, bytes_in, bytes_out, finish_reason, memory_error, supermemory)
+            memories_recalled, memories_captured, bytes_in, bytes_out, finish_reason, memory_error, supermemory,
+            recalled)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23,
-            ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34)",
+            ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35)",
     )?;
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     for r in batch {
@@ -160,6 +161,7 @@ fn insert_records(transaction: &Transaction<'_>, batch: &[&Record]) -> anyhow::R
             r.finish_reason,
             r.memory_error,
             r.supermemory,
+            r.recalled,
         ])?;
     }
     Ok(())

@@ -1,8 +1,10 @@
-//! The databank's HTTP face: `GET /analytics/summary`, `GET /analytics/requests`,
+//! The databank's HTTP face: `GET /analytics/summary`, `GET /analytics/requests`
+//! (with what recall offered each: `/analytics/requests/{id}/memories`),
+//! `GET /analytics/memories`,
 //! LiteLLM's `GET /spend/logs`, `POST /v1/feedback`, `GET /metrics` and the
 //! `GET /dashboard` page.
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use axum::{Extension, Json};
 use http::header::CONTENT_TYPE;
@@ -10,6 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AdminError;
+use crate::config::MemoryBackend;
 use crate::core::error::{ErrorKind, GatewayError};
 use crate::pipeline::RequestContext;
 use crate::pipeline::auth::Caller;
@@ -170,6 +173,44 @@ pub async fn feedback(
         .await;
     let id = stored.map_err(|e| GatewayError::new(ErrorKind::Internal, format!("feedback not stored: {e:#}")))??;
     Ok(Json(json!({ "request_id": id, "stored": true })))
+}
+
+/// `GET /analytics/memories`: the local store's scopes with the most memories, and
+/// the turns waiting for fact extraction.
+pub async fn memories(State(state): State<Services>, Extension(ctx): Extension<RequestContext>) -> ApiResult {
+    let (scopes, waiting) = state.local_memories().scopes(200).await.map_err(query_failed)?;
+    let backend = match ctx.snapshot.config.memory.as_ref().map(|m| &m.backend) {
+        None => "off",
+        Some(MemoryBackend::Local) => "local",
+        Some(MemoryBackend::Supermemory(_)) => "supermemory",
+    };
+    Ok(Json(json!({ "backend": backend, "scopes": scopes, "waiting_for_extraction": waiting })))
+}
+
+/// `GET /analytics/requests/{id}/memories`: what recall offered the request, best first,
+/// with each memory's score and text (none for a memory deleted since, or one kept by
+/// Supermemory).
+pub async fn request_memories(State(state): State<Services>, Path(id): Path<String>) -> ApiResult {
+    let lookup = id.clone();
+    let recalled = state.database().with(move |c| query::recalled(c, &lookup)).await.map_err(query_failed)?;
+    let Some(recalled) = recalled else {
+        return Err(GatewayError::new(ErrorKind::NotFound, format!("no request `{id}` in the databank")).into());
+    };
+    let ids = recalled.iter().map(|(id, _)| id.clone()).collect();
+    let found = state.local_memories().by_ids(ids).await.map_err(query_failed)?;
+    let memories: Vec<Value> = recalled
+        .iter()
+        .map(|(id, score)| {
+            let memory = found.iter().find(|m| &m.id == id);
+            json!({
+                "id": id,
+                "score": score,
+                "text": memory.map(|m| &m.text),
+                "superseded_by": memory.and_then(|m| m.superseded_by.as_ref()),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "request_id": id, "memories": memories })))
 }
 
 /// The key a logged request was made with: None when there is no such request.

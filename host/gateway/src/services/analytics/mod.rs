@@ -46,6 +46,8 @@ pub struct Record {
     /// Time spent waiting for the upstream (all attempts).
     pub upstream: Option<Duration>,
     pub memories_recalled: u32,
+    /// The memories recalled, `[{"id", "score"}]` as JSON (none when none were).
+    pub recalled: Option<String>,
     pub memories_captured: u32,
     /// Why the memory backend failed this request (it went on without memories).
     pub memory_error: Option<&'static str>,

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rusqlite::{Connection, params_from_iter, types::Value as SqlValue};
+use rusqlite::{Connection, OptionalExtension, params_from_iter, types::Value as SqlValue};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -333,6 +333,21 @@ fn id_range(from_ms: i64, to_ms: i64) -> Vec<SqlValue> {
     vec![SqlValue::Text(first_id_at(from_ms)), SqlValue::Text(first_id_at(to_ms))]
 }
 
+/// What recall offered logged request `id` (`[{"id", "score"}]`); None when there is no
+/// such request.
+pub fn recalled(connection: &Connection, id: &str) -> anyhow::Result<Option<Vec<(String, f64)>>> {
+    let mut select = connection.prepare_cached("SELECT recalled FROM requests WHERE id = ?1")?;
+    let Some(recalled) = select.query_row([id], |row| row.get::<_, Option<String>>(0)).optional()? else {
+        return Ok(None);
+    };
+    let list: Vec<Value> = recalled.map(|text| serde_json::from_str(&text)).transpose()?.unwrap_or_default();
+    Ok(Some(
+        list.iter()
+            .map(|m| (m["id"].as_str().unwrap_or_default().to_owned(), m["score"].as_f64().unwrap_or(0.0)))
+            .collect(),
+    ))
+}
+
 /// One logged request as the API shows it.
 fn request_json(row: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
     let started: i64 = row.get("started_at")?;
@@ -367,6 +382,9 @@ fn request_json(row: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
         "overhead_ms": row.get::<_, Option<f64>>("overhead_ms")?,
         "memories_recalled": row.get::<_, i64>("memories_recalled")?,
         "memories_captured": row.get::<_, i64>("memories_captured")?,
+        "recalled": row.get::<_, Option<String>>("recalled")?
+            .and_then(|recalled| serde_json::from_str::<Value>(&recalled).ok())
+            .unwrap_or_else(|| json!([])),
         "memory_error": row.get::<_, Option<String>>("memory_error")?,
         "supermemory": row.get::<_, Option<String>>("supermemory")?
             .and_then(|headers| serde_json::from_str::<Value>(&headers).ok()),
@@ -500,6 +518,7 @@ mod tests {
             ttft: None,
             upstream: None,
             memories_recalled: 0,
+            recalled: None,
             memories_captured: 0,
             memory_error: None,
             supermemory: None,

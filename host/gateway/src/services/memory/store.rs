@@ -47,6 +47,18 @@ pub struct Stored {
     pub superseded_by: Option<String>,
 }
 
+/// One scope of the store, counted (the dashboard's memory view).
+#[derive(Debug, PartialEq, serde::Serialize)]
+pub struct ScopeCount {
+    pub user: String,
+    pub project: Option<String>,
+    pub memories: i64,
+    /// Of `memories`, those superseded by newer facts (history).
+    pub superseded: i64,
+    /// Unix milliseconds of the newest memory.
+    pub newest_at: i64,
+}
+
 pub struct MemoryStore {
     database: Database,
     readers: Readers,
@@ -155,6 +167,47 @@ impl MemoryStore {
                 ))?;
                 let rows = select.query_map([token], stored)?;
                 Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await
+    }
+
+    /// The scopes holding the most memories, with their counts; and how many turns wait
+    /// for fact extraction.
+    pub async fn scopes(&self, limit: usize) -> anyhow::Result<(Vec<ScopeCount>, i64)> {
+        self.readers
+            .read(move |connection| {
+                let mut select = connection.prepare_cached(
+                    "SELECT user_id, project, COUNT(*), COUNT(superseded_by), MAX(created_at) FROM memories
+                     GROUP BY scope ORDER BY COUNT(*) DESC, MAX(created_at) DESC LIMIT ?1",
+                )?;
+                let rows = select.query_map([limit as i64], |row| {
+                    Ok(ScopeCount {
+                        user: row.get(0)?,
+                        project: row.get(1)?,
+                        memories: row.get(2)?,
+                        superseded: row.get(3)?,
+                        newest_at: row.get(4)?,
+                    })
+                })?;
+                let scopes = rows.collect::<Result<Vec<_>, _>>()?;
+                let waiting = connection.query_row("SELECT COUNT(*) FROM memory_extractions", [], |row| row.get(0))?;
+                Ok((scopes, waiting))
+            })
+            .await
+    }
+
+    /// The memories of these ids that still exist, whatever their scope (for the
+    /// master key's analytics only).
+    pub async fn by_ids(&self, ids: Vec<String>) -> anyhow::Result<Vec<Stored>> {
+        self.readers
+            .read(move |connection| {
+                let mut select =
+                    connection.prepare_cached(concat!("SELECT ", columns!(), " FROM memories WHERE id = ?1"))?;
+                let mut found = Vec::with_capacity(ids.len());
+                for id in &ids {
+                    found.extend(select.query_row([id], stored).optional()?);
+                }
+                Ok(found)
             })
             .await
     }

@@ -3,6 +3,10 @@
 ALTER TABLE memories ADD COLUMN superseded_by TEXT;
 ALTER TABLE memories ADD COLUMN superseded_at INTEGER;
 
+-- What memory recall offered each request: [{"id": memory id, "score": 0 to 1}], best
+-- first (the dashboard shows the memories and why they came).
+ALTER TABLE requests ADD COLUMN recalled TEXT;
+
 -- Finished turns waiting to be distilled into facts by the extraction model. Written
 -- with the request records, removed in the transaction that stores the facts (or,
 -- when extraction keeps failing, the cleaned turn itself): nothing is lost while the
