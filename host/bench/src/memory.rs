@@ -147,7 +147,7 @@ pub async fn run(scopes: usize, per_scope: usize, searches: usize) -> Result<()>
     );
     println!("| search in one scope (top 5) | matching memories | p50 | p99 |");
     println!("|---|---|---|---|");
-    let store = MemoryStore::new(&database, None);
+    let store = MemoryStore::open(&database, None)?;
     let target = scope(3);
     for (name, query) in [
         ("a rare fact", "What is the capital of France?"),
@@ -212,7 +212,7 @@ pub async fn semantic(searches: usize) -> Result<()> {
         let target = scope(0);
         seed(&database, &target, size, 50).await?;
         seed_vectors(&database, &target).await?;
-        let store = MemoryStore::new(&database, Some(embedder.clone()));
+        let store = MemoryStore::open(&database, Some(embedder.clone()))?;
         let began = Instant::now();
         store.search_embedded(&target, question, &embedder.id, query.clone(), 5).await?;
         println!("| the first search (reads the scope's vectors into memory) | {size} | {} | |", us(began.elapsed()));
@@ -291,8 +291,8 @@ pub async fn quality() -> Result<()> {
             Ok(())
         })
         .await?;
-    let by_words = MemoryStore::new(&database, None);
-    let hybrid = MemoryStore::new(&database, Some(embedder.clone()));
+    let by_words = MemoryStore::open(&database, None)?;
+    let hybrid = MemoryStore::open(&database, Some(embedder.clone()))?;
     println!(
         "| ranking | recall@5, question shares a distinctive word | recall@5, shares none | other scope's facts returned |"
     );

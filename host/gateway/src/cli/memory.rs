@@ -97,7 +97,7 @@ pub async fn execute(config: &Config, command: MemoryCommand, out: &mut impl Wri
     let meaning = searching && config.memory.as_ref().is_some_and(|m| m.embeddings);
     let embedder =
         if meaning && *backend_config == MemoryBackend::Local { memory::embedding::load_default() } else { None };
-    let memories = Memories { local: MemoryStore::new(&database, embedder), supermemory: Supermemory::new() };
+    let memories = Memories { local: MemoryStore::open(&database, embedder)?, supermemory: Supermemory::new() };
     let backend = memories.backend(backend_config);
     match command {
         MemoryCommand::List { scope, limit, json } => print(out, &backend.list(&scope.scope(), limit).await?, json)?,

@@ -72,7 +72,7 @@ impl Services {
         let local_meaning =
             snapshot.config.memory.as_ref().is_some_and(|m| m.embeddings && m.backend == MemoryBackend::Local);
         let embedder = if local_meaning { memory::embedding::load_default() } else { None };
-        let local = MemoryStore::new(&database, embedder.clone());
+        let local = MemoryStore::open(&database, embedder.clone())?;
         let indexer =
             embedder.map(|embedder| memory::embedding::Indexer::start(database.clone(), embedder, local.vectors()));
         let memories = Memories { local, supermemory: Supermemory::new() };

@@ -522,7 +522,7 @@ mod tests {
     fn host(answers: Vec<anyhow::Result<Value>>) -> (FakeHost, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!("mp-facts-{}", uuid::Uuid::now_v7()));
         let database = Database::open(&dir.join("test.db")).unwrap();
-        let store = store::MemoryStore::new(&database, None);
+        let store = store::MemoryStore::open(&database, None).unwrap();
         let host = FakeHost { database, store, answers: answers.into(), asked: Default::default() };
         (host, dir)
     }

@@ -78,9 +78,14 @@ const SIMILARITY_FLOOR: f32 = 0.3;
 /// Reciprocal rank fusion's constant: how much the top ranks outweigh the next.
 const RRF_K: f64 = 60.0;
 
+/// The form of the index's words [`insert`] writes (the `memory_index_form` table).
+const INDEX_FORM: i64 = 2;
+
 impl MemoryStore {
-    pub fn new(database: &Database, embedder: Option<Arc<Embedder>>) -> Self {
-        Self { database: database.clone(), readers: Readers::new(database), embedder, vectors: Arc::default() }
+    /// The store in `database`, its index rebuilt first if an older version wrote it.
+    pub fn open(database: &Database, embedder: Option<Arc<Embedder>>) -> anyhow::Result<Self> {
+        reindex_if_older(&mut database.connect()?)?;
+        Ok(Self { database: database.clone(), readers: Readers::new(database), embedder, vectors: Arc::default() })
     }
 
     /// The scopes' vectors as searches see them; the indexer adds to them.
@@ -362,14 +367,45 @@ pub fn insert(transaction: &Transaction<'_>, memory: &NewMemory) -> rusqlite::Re
         memory.fingerprint,
     ])?;
     if inserted > 0 {
-        let mut distinct: Vec<String> = words(&memory.text).collect();
-        distinct.sort_unstable();
-        distinct.dedup();
-        let indexed: Vec<String> = distinct.iter().map(|word| format!("{token}{word}")).collect();
-        let mut index = transaction.prepare_cached("INSERT INTO memory_index (rowid, words) VALUES (?1, ?2)")?;
-        index.execute(params![transaction.last_insert_rowid(), indexed.join(" ")])?;
+        index(transaction, transaction.last_insert_rowid(), &token, &memory.text)?;
     }
     Ok(inserted > 0)
+}
+
+/// Rebuilds the full-text index when its words are of an older form, in one
+/// transaction: every memory not superseded, indexed as [`insert`] indexes it.
+fn reindex_if_older(connection: &mut Connection) -> anyhow::Result<()> {
+    let form: i64 = connection.query_row("SELECT MAX(form) FROM memory_index_form", [], |row| row.get(0))?;
+    if form >= INDEX_FORM {
+        return Ok(());
+    }
+    let transaction = connection.transaction()?;
+    transaction.execute("INSERT INTO memory_index (memory_index) VALUES ('delete-all')", [])?;
+    let memories: Vec<(i64, String, String)> = transaction
+        .prepare("SELECT rowid, scope, text FROM memories WHERE superseded_by IS NULL")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    for (rowid, token, text) in &memories {
+        index(&transaction, *rowid, token, text)?;
+    }
+    transaction.execute("UPDATE memory_index_form SET form = ?1", [INDEX_FORM])?;
+    transaction.commit()?;
+    if !memories.is_empty() {
+        tracing::info!(memories = memories.len(), "the memory index was rebuilt with word stems");
+    }
+    Ok(())
+}
+
+/// Indexes memory `rowid` of the scope `token`: its distinct word stems, each
+/// prefixed with the scope's token.
+fn index(transaction: &Transaction<'_>, rowid: i64, token: &str, text: &str) -> rusqlite::Result<()> {
+    let mut distinct: Vec<String> = words(text).map(|word| stem(&word)).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let indexed: Vec<String> = distinct.iter().map(|word| format!("{token}{word}")).collect();
+    let mut insert = transaction.prepare_cached("INSERT INTO memory_index (rowid, words) VALUES (?1, ?2)")?;
+    insert.execute(params![rowid, indexed.join(" ")])?;
+    Ok(())
 }
 
 /// Takes memory `rowid` out of the full-text index and the vectors: no search finds it
@@ -518,7 +554,7 @@ fn rank(candidates: Vec<Stored>, terms: &[String], limit: usize) -> Vec<Stored> 
             let mut length = 0.0;
             for word in raw_words(&candidate.text) {
                 length += 1.0;
-                if let Some(t) = terms.iter().position(|term| same_word(word, term)) {
+                if let Some(t) = terms.iter().position(|term| stems_to(word, term)) {
                     frequency[t] += 1.0;
                 }
             }
@@ -565,14 +601,29 @@ fn words(text: &str) -> impl Iterator<Item = String> + '_ {
     raw_words(text).map(str::to_lowercase)
 }
 
-/// The distinct content words of a text (lower case, no stop words).
+/// The distinct content words of a text, as stems (no stop words).
 pub fn content_words(text: &str) -> std::collections::BTreeSet<String> {
-    words(text).filter(|word| !STOP_WORDS.contains(&word.as_str())).collect()
+    words(text).filter(|word| !STOP_WORDS.contains(&word.as_str())).map(|word| stem(&word)).collect()
 }
 
-/// `word` is `term` (which is lower case) in any case; without allocating for ASCII.
-fn same_word(word: &str, term: &str) -> bool {
-    if word.is_ascii() { word.eq_ignore_ascii_case(term) } else { word.to_lowercase() == term }
+/// The English (Snowball) stem of a lower-cased word: "deployed", "deploys" and
+/// "deploying" are all "deploy".
+fn stem(word: &str) -> String {
+    static STEMMER: std::sync::LazyLock<rust_stemmers::Stemmer> =
+        std::sync::LazyLock::new(|| rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English));
+    STEMMER.stem(word).into_owned()
+}
+
+/// `word`, as written, has the stem `term`. A stem keeps its word's letters but the
+/// last (a final "y" may become "i"), so a word that does not begin with them is
+/// rejected before it is stemmed: ranking reads every word of a hundred candidates.
+fn stems_to(word: &str, term: &str) -> bool {
+    let keep = term.char_indices().last().map_or(0, |(i, _)| i);
+    let starts = match word.get(..keep) {
+        Some(start) if word.is_ascii() => start.eq_ignore_ascii_case(&term[..keep]),
+        _ => word.to_lowercase().starts_with(&term[..keep]),
+    };
+    starts && stem(&word.to_lowercase()) == term
 }
 
 /// The FTS5 query for any of `terms` in the scope of `token`. Terms are quoted, so
@@ -582,22 +633,17 @@ fn match_expression(token: &str, terms: &[String]) -> String {
     any.join(" OR ")
 }
 
-/// The words of `query` worth searching for: lower-cased, no stop words, each once; a
-/// plural brings its singular along ("colours" finds "colour").
+/// The words of `query` worth searching for, as the index holds them: stems of the
+/// lower-cased words, no stop words, each once.
 fn search_terms(query: &str) -> Vec<String> {
     let mut terms: Vec<String> = Vec::new();
     for word in words(query) {
         if word.chars().count() < 2 || STOP_WORDS.contains(&word.as_str()) {
             continue;
         }
-        let singular = match word.strip_suffix('s') {
-            Some(singular) if singular.chars().count() >= 3 && !singular.ends_with('s') => Some(singular.to_owned()),
-            _ => None,
-        };
-        for term in std::iter::once(word).chain(singular) {
-            if terms.len() < MAX_TERMS && !terms.contains(&term) {
-                terms.push(term);
-            }
+        let term = stem(&word);
+        if !terms.contains(&term) {
+            terms.push(term);
         }
         if terms.len() == MAX_TERMS {
             break;
@@ -638,7 +684,7 @@ mod tests {
     fn store() -> (MemoryStore, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!("mp-memory-{}-{}", std::process::id(), uuid::Uuid::now_v7()));
         let database = Database::open(&dir.join("test.db")).unwrap();
-        (MemoryStore::new(&database, None), dir)
+        (MemoryStore::open(&database, None).unwrap(), dir)
     }
 
     #[tokio::test]
@@ -709,6 +755,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn words_are_found_by_their_stems_and_an_older_index_is_rebuilt() {
+        let (store, dir) = store();
+        let ana = scope("ana", None);
+        store.add(memory(&ana, "We deployed the databases on Tuesday")).await.unwrap();
+        store.add(memory(&ana, "Nothing here")).await.unwrap();
+        for query in ["deploying", "DEPLOYS", "database", "Tuesdays"] {
+            assert_eq!(store.search(&ana, query, 5).await.unwrap().len(), 1, "{query}");
+        }
+        // An index of the first form (whole words): rebuilt with stems when opened.
+        let database = store.database.clone();
+        let token = ana.token();
+        database
+            .with(move |c| {
+                c.execute("INSERT INTO memory_index (memory_index) VALUES ('delete-all')", [])?;
+                c.execute("INSERT INTO memory_index (rowid, words) VALUES (1, ?1)", [format!("{token}deployed")])?;
+                Ok(c.execute("UPDATE memory_index_form SET form = 1", [])?)
+            })
+            .await
+            .unwrap();
+        assert!(store.search(&ana, "deploying", 5).await.unwrap().is_empty(), "the old form misses");
+        let reopened = MemoryStore::open(&database, None).unwrap();
+        assert_eq!(reopened.search(&ana, "deploying", 5).await.unwrap().len(), 1);
+        assert_eq!(reopened.search(&ana, "nothing", 5).await.unwrap().len(), 1, "every memory is indexed again");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
     async fn retention_keeps_each_scope_within_its_count_and_age() {
         let (store, dir) = store();
         let (ana, bo) = (scope("ana", None), scope("bo", None));
@@ -733,9 +806,9 @@ mod tests {
     }
 
     #[test]
-    fn search_terms_drop_stop_words_and_repeats() {
-        assert_eq!(search_terms("What is MY favourite colour, my Favourite?"), ["favourite", "colour"]);
-        assert_eq!(search_terms("colours class bus tests"), ["colours", "colour", "class", "bus", "tests", "test"]);
+    fn search_terms_are_stems_without_stop_words_and_repeats() {
+        assert_eq!(search_terms("What is MY favourite colour, my Favourite?"), ["favourit", "colour"]);
+        assert_eq!(search_terms("colours class bus tests deployed"), ["colour", "class", "bus", "test", "deploy"]);
         assert!(search_terms("a I . ?").is_empty());
         assert_eq!(search_terms(&"word ".repeat(100)).len(), 1);
         let many: String = (0..100).map(|i| format!("w{i} ")).collect();

@@ -26,3 +26,9 @@ CREATE TABLE memory_extractions (
     last_error TEXT
 ) WITHOUT ROWID;
 CREATE INDEX memory_extractions_due ON memory_extractions (next_attempt_at);
+
+-- The form of the words in memory_index: 1, lower-cased words; 2, their English
+-- (Snowball) stems, so "deployed" finds "deploys". The store rebuilds an index of an
+-- older form when it opens (memory::store).
+CREATE TABLE memory_index_form (form INTEGER NOT NULL);
+INSERT INTO memory_index_form (form) VALUES (1);
