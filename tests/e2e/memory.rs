@@ -671,3 +671,58 @@ general_settings:
     let answered = rows.iter().find(|r| r["status"] == 200).unwrap();
     assert!(answered["input_tokens"].as_u64().unwrap() > 0 && answered["output_tokens"].as_u64().unwrap() > 0);
 }
+
+#[tokio::test]
+async fn an_embedding_model_of_the_list_embeds_memories_and_questions_through_the_gateway() {
+    let mock = Mock::start();
+    let embedder = format!(
+        "  - model_name: embed
+    litellm_params: {{model: openai/mock-embed, api_base: '{base}'}}
+general_settings:
+  master_key: {MASTER}
+",
+        base = mock.openai_base()
+    );
+    let text = config(&mock, "  embedding_model: embed\n").replace("memory:\n", &format!("{embedder}memory:\n"));
+    let gateway = Gateway::start(&text);
+    let ana = Caller { gateway: &gateway, user: "ana", project: "/srv/shop" };
+    let note = "Production releases go out every Saturday morning";
+    let added = ana.post("/v1/memories").bearer_auth(MASTER).json(&json!({ "text": note })).send().await.unwrap();
+    assert_eq!(added.status(), 201);
+    let embedded = |text: &'static str| {
+        let mock = &mock;
+        async move {
+            let calls = mock.calls().await;
+            calls
+                .iter()
+                .any(|c| c["path"].as_str().unwrap_or("").ends_with("/embeddings") && c["body"]["input"][0] == text)
+        }
+    };
+    let indexed = wait_for(Duration::from_secs(10), || async { embedded(note).await.then_some(()) }).await;
+    assert!(indexed.is_some(), "the indexer embedded the memory with the deployment");
+
+    let question = "When do the releases go out?";
+    let body = json!({ "model": "chat", "messages": [{ "role": "user", "content": question }] });
+    let answered = ana.post("/v1/chat/completions").bearer_auth(MASTER).json(&body).send().await.unwrap();
+    assert_eq!(answered.status(), 200);
+    assert!(embedded(question).await, "the question was embedded by the deployment");
+    assert!(system_sent_with(&mock, question).await.contains("Saturday"));
+    let rows = wait_for(Duration::from_secs(5), || async {
+        let rows = gateway.requests(MASTER, "client=memory-proxy&model=embed").await;
+        (rows.len() >= 2).then_some(rows)
+    })
+    .await
+    .expect("the embedding requests are recorded");
+    assert!(
+        rows.iter().all(|r| r["api"] == "openai.embeddings" && r["user"] == "ana" && r["status"] == 200),
+        "{rows:?}"
+    );
+
+    // The embedding model down: the question is recalled by its words, and answered.
+    mock.fault(json!([{ "model": "mock-embed", "status": 500, "times": 30 }])).await;
+    let again = "When do the releases go out, again?";
+    let body = json!({ "model": "chat", "messages": [{ "role": "user", "content": again }] });
+    let answered = ana.post("/v1/chat/completions").bearer_auth(MASTER).json(&body).send().await.unwrap();
+    assert_eq!(answered.status(), 200);
+    assert!(system_sent_with(&mock, again).await.contains("Saturday"), "recalled by its words");
+}

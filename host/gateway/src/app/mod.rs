@@ -37,7 +37,7 @@ impl AppState {
         let clients = UpstreamClients::default();
         let queue_size = config.analytics_queue_size;
         let services = Services::open(database, queue_size, snapshot(config, plugins, &clients))?;
-        crate::pipeline::own::start_extraction(services.clone());
+        crate::pipeline::own::start(&services);
         Ok(Self { services, inner: Arc::new(Inner { clients, plugin_host }) })
     }
 

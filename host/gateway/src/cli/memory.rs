@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 
-use crate::config::{Config, MemoryBackend};
+use crate::config::{Config, EmbeddingModel, MemoryBackend};
 use crate::services::memory::supermemory::Supermemory;
 use crate::services::memory::{self, Memories, MemoryStore, NewMemory, Scope, Stored};
 use crate::storage::Database;
@@ -93,10 +93,17 @@ pub async fn execute(config: &Config, command: MemoryCommand, out: &mut impl Wri
     let database = Database::open(&config.database_path)?;
     let backend_config = config.memory.as_ref().map_or(&MemoryBackend::Local, |memory| &memory.backend);
     // Meaning needs the model only to search; what is added is embedded by the gateway.
+    // An embedding model of model_list is the running gateway's to call: here, words.
     let searching = matches!(command, MemoryCommand::Search { .. });
-    let meaning = searching && config.memory.as_ref().is_some_and(|m| m.embeddings);
-    let embedder =
-        if meaning && *backend_config == MemoryBackend::Local { memory::embedding::load_default() } else { None };
+    let model = config.memory.as_ref().map(|m| &m.embedding_model).filter(|_| searching);
+    let embedder = match model {
+        Some(EmbeddingModel::Local) if *backend_config == MemoryBackend::Local => memory::embedding::load_default(),
+        Some(EmbeddingModel::Deployment(name)) => {
+            eprintln!("note: searching by words only (the gateway calls the embedding model `{name}`)");
+            None
+        }
+        _ => None,
+    };
     let memories = Memories { local: MemoryStore::open(&database, embedder)?, supermemory: Supermemory::new() };
     let backend = memories.backend(backend_config);
     match command {

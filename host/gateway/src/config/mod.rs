@@ -61,13 +61,24 @@ pub struct MemoryConfig {
     /// Each finished turn is remembered.
     pub capture: bool,
     pub backend: MemoryBackend,
-    /// The local store recalls by meaning too, with the embedded model.
-    pub embeddings: bool,
+    /// What the local store embeds memories with, to recall them by meaning too.
+    pub embedding_model: EmbeddingModel,
     /// The model group that distils finished turns into facts (the local store); None:
     /// the cleaned turn is stored as it is.
     pub extraction_model: Option<String>,
     /// How much each scope of the local store keeps.
     pub retention: Retention,
+}
+
+/// `memory.embedding_model`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EmbeddingModel {
+    /// The embedded all-MiniLM-L6-v2.
+    Local,
+    /// An embedding model of `model_list` (its `model_name`), through the gateway.
+    Deployment(String),
+    /// None: recall by words only.
+    Off,
 }
 
 /// Per scope of the local store: at most this many memories, none older than this
@@ -388,14 +399,15 @@ fn memory(
         token_budget: raw.token_budget.unwrap_or(DEFAULT_MEMORY_TOKENS),
         capture: raw.capture.unwrap_or(true),
         backend,
-        embeddings: match raw.embedding_model.as_deref().unwrap_or("local") {
-            "local" => true,
-            "none" => false,
+        embedding_model: match raw.embedding_model.as_deref().unwrap_or("local") {
+            "local" => EmbeddingModel::Local,
+            "none" => EmbeddingModel::Off,
+            name if deployments.iter().any(|d| d.model_name == name) => EmbeddingModel::Deployment(name.to_owned()),
             other => {
                 return Err(invalid(
                     "memory.embedding_model",
                     format!(
-                        "`{other}` is not an embedding model this build runs: `local` (the embedded all-MiniLM-L6-v2) or `none`"
+                        "`{other}` is neither `local` (the embedded all-MiniLM-L6-v2), `none`, nor a model_name in model_list"
                     ),
                 ));
             }

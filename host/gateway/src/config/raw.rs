@@ -31,7 +31,8 @@ pub struct RawMemory {
     pub recall_limit: Option<usize>,
     pub token_budget: Option<u32>,
     pub capture: Option<bool>,
-    /// `local` (the default: the embedded model) or `none` (recall by words only).
+    /// `local` (the default: the embedded model), `none` (recall by words only) or an
+    /// embedding model of `model_list`.
     pub embedding_model: Option<String>,
     /// A chat model of `model_list` that distils each finished turn into facts.
     pub extraction_model: Option<String>,

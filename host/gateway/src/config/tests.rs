@@ -241,7 +241,7 @@ fn memory_is_off_without_its_section_and_defaults_within_it() {
         token_budget: 1000,
         capture: true,
         backend: local,
-        embeddings: true,
+        embedding_model: EmbeddingModel::Local,
         extraction_model: None,
         retention: Retention::default(),
     };
@@ -257,7 +257,7 @@ fn memory_is_off_without_its_section_and_defaults_within_it() {
 }
 
 #[test]
-fn the_extraction_model_is_a_model_of_the_list_and_retention_is_bounded() {
+fn the_embedding_and_extraction_models_are_models_of_the_list_and_retention_is_bounded() {
     let models = "model_list:\n  - {model_name: small, litellm_params: {model: openai/gpt-4o-mini, api_key: k}}\n";
     let with = |memory: &str| parse(&format!("{models}memory: {memory}\n"));
     let memory = with("{extraction_model: small, retention: {max_memories: 500, max_age_days: 90}}").unwrap();
@@ -265,6 +265,10 @@ fn the_extraction_model_is_a_model_of_the_list_and_retention_is_bounded() {
     assert_eq!(memory.extraction_model.as_deref(), Some("small"));
     let ninety_days = Duration::from_secs(90 * 86_400);
     assert_eq!(memory.retention, Retention { max_memories: Some(500), max_age: Some(ninety_days) });
+    let embedding = with("{embedding_model: small}").unwrap().config.memory.unwrap().embedding_model;
+    assert_eq!(embedding, EmbeddingModel::Deployment("small".into()));
+    let unknown = with("{embedding_model: big}").unwrap_err().to_string();
+    assert!(unknown.starts_with("memory.embedding_model:") && unknown.contains("model_list"), "{unknown}");
     let unknown = with("{extraction_model: big}").unwrap_err().to_string();
     assert!(unknown.starts_with("memory.extraction_model:") && unknown.contains("`big`"), "{unknown}");
     for zero in ["{retention: {max_memories: 0}}", "{retention: {max_age_days: 0}}"] {

@@ -1,4 +1,5 @@
-//! The gateway's own requests (the extraction model distilling a turn into facts):
+//! The gateway's own requests (the extraction model distilling a turn into facts, an
+//! embedding model of `model_list` embedding memories and questions):
 //! routed, adapted, sent and recorded like a client's, under the gateway's own client
 //! name and the user and project they work for, so what they cost shows in the
 //! analytics. They skip authentication, detection and memory: nobody called, and a
@@ -8,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use http::HeaderMap;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::auth::CredentialHeader;
 use super::record::Outcome;
@@ -19,19 +20,37 @@ use super::upstream::ClientHeaders;
 use crate::core::api::ClientApi;
 use crate::core::identity::{Field, Identity, Source};
 use crate::core::ids::new_request_id;
-use crate::services::Services;
 use crate::services::analytics::Observed;
+use crate::services::memory::embedding::EmbeddingCalls;
 use crate::services::memory::facts::{self, Target};
 use crate::services::memory::{Scope, Stored};
+use crate::services::{Services, WeakServices};
 
-/// The largest answer read (an extraction answer is a few facts).
-const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+/// The largest answer read (a few facts, or the embeddings of a batch of memories).
+const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
 
 /// Sends the chat completion `body` for `scope` and returns the answer's JSON; an
 /// error when no deployment answered with success.
 pub async fn chat(services: &Services, scope: &Scope, body: &Value) -> anyhow::Result<Value> {
+    send(services, scope, ClientApi::OpenAiChat, body).await
+}
+
+/// The embeddings of `texts` by model group `model`, for `scope`, in their order.
+pub async fn embed(services: &Services, scope: &Scope, model: &str, texts: &[String]) -> anyhow::Result<Vec<Vec<f32>>> {
+    let answer = send(services, scope, ClientApi::OpenAiEmbeddings, &json!({ "model": model, "input": texts })).await?;
+    let mut data: Vec<Value> = answer["data"].as_array().cloned().context("the answer has no `data`")?;
+    data.sort_by_key(|item| item["index"].as_u64());
+    data.iter()
+        .map(|item| {
+            let numbers = item["embedding"].as_array().context("an embedding is not a list of numbers")?;
+            numbers.iter().map(|n| n.as_f64().map(|n| n as f32).context("an embedding holds a non-number")).collect()
+        })
+        .collect()
+}
+
+/// One own request of `api`, sent and recorded; the answer's JSON.
+async fn send(services: &Services, scope: &Scope, api: ClientApi, body: &Value) -> anyhow::Result<Value> {
     let snapshot = services.snapshot();
-    let api = ClientApi::OpenAiChat;
     let mut outcome = Outcome::new(services.clone(), Arc::from(new_request_id()), api);
     outcome.identity = Some(identity(scope));
     let bytes = serde_json::to_vec(body)?;
@@ -75,10 +94,28 @@ fn identity(scope: &Scope) -> Identity {
     }
 }
 
-/// Starts the fact extraction worker on the gateway's services.
-pub fn start_extraction(services: Services) {
-    let notify = services.extraction_notify();
-    facts::start(Gateway(services), notify);
+/// Starts the fact extraction worker on the gateway's services, and gives them the
+/// way to call embedding models.
+pub fn start(services: &Services) {
+    services.connect_embeddings(Arc::new(Embedding(services.downgrade())));
+    facts::start(Gateway(services.clone()), services.extraction_notify());
+}
+
+/// Embedding calls for the services, which hold this (so it must not hold them).
+struct Embedding(WeakServices);
+
+impl EmbeddingCalls for Embedding {
+    fn embed<'a>(
+        &'a self,
+        scope: &'a Scope,
+        model: &'a str,
+        texts: &'a [String],
+    ) -> futures_util::future::BoxFuture<'a, anyhow::Result<Vec<Vec<f32>>>> {
+        Box::pin(async move {
+            let services = self.0.upgrade().context("the gateway is shutting down")?;
+            embed(&services, scope, model, texts).await
+        })
+    }
 }
 
 /// The gateway as the extraction worker's host.

@@ -15,6 +15,7 @@ use crate::core::identity::Identity;
 use crate::core::prompt::{opening, user_words};
 use crate::plugins::hooks::Memory;
 use crate::services::memory::conversation::{self, Asked, Conversations, Injected};
+use crate::services::memory::embedding::Embedded;
 use crate::services::memory::{Backend, Scope, Turn, fingerprint};
 
 /// Headers by which clients name their session (Claude Code, Codex, older Codex).
@@ -91,7 +92,7 @@ async fn search(
     scope: &Scope,
     query: &str,
     before: &Injected,
-) -> (Vec<Memory>, Option<Vec<f32>>, Option<&'static str>) {
+) -> (Vec<Memory>, Option<Embedded>, Option<&'static str>) {
     let source = if backend.is_remote() { "supermemory" } else { "local" };
     match backend.search_with_vector(scope, query, config.recall_limit + before.recalled.len()).await {
         Ok((found, vector)) => {

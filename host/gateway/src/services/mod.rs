@@ -9,19 +9,20 @@ pub mod keys;
 pub mod memory;
 pub mod routing;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 
 use tokio::sync::{Notify, watch};
 
-use crate::config::{Config, MemoryBackend, SupermemoryConfig};
+use crate::config::{Config, EmbeddingModel, MemoryBackend, SupermemoryConfig};
 use crate::plugins::PluginSet;
 use crate::storage::Database;
 use journal::Journal;
 use keys::KeyStore;
 use memory::conversation::Conversations;
+use memory::embedding::{CurrentEmbeddings, Embedder, EmbeddingCalls, Embeddings, Indexer};
 use memory::supermemory::{Sender, Supermemory};
 use memory::{Backend, Memories, MemoryStore};
 use routing::Router;
@@ -55,8 +56,14 @@ struct Inner {
     /// Sends captured memories on to Supermemory, wherever the config sends them.
     supermemory_sender: Sender,
     supermemory_config: watch::Sender<Option<SupermemoryConfig>>,
-    /// Embeds new memories of the local store (when the model is loaded).
-    indexer: Option<memory::embedding::Indexer>,
+    /// What the local store embeds with, as the current config says.
+    embeddings: CurrentEmbeddings,
+    /// The embedded model, loaded the first time a config asks for it.
+    local_model: OnceLock<Option<Arc<Embedder>>>,
+    /// How an embedding model of `model_list` is called (set at start: [`Self::connect_embeddings`]).
+    embedding_calls: OnceLock<Arc<dyn EmbeddingCalls>>,
+    /// Embeds new memories of the local store.
+    indexer: Indexer,
     /// Wakes the fact extraction worker (when one runs: [`memory::facts::start`]).
     extraction: Arc<Notify>,
     /// The last config reload that failed, and why (shown by the admin API).
@@ -68,13 +75,10 @@ impl Services {
     pub fn open(database: Database, queue_size: usize, snapshot: Snapshot) -> anyhow::Result<Self> {
         let journal = Journal::start(&database, queue_size)?;
         let keys = KeyStore::load(&database)?;
-        // The embedded model, when memory is on with the local store and meaning wanted.
-        let local_meaning =
-            snapshot.config.memory.as_ref().is_some_and(|m| m.embeddings && m.backend == MemoryBackend::Local);
-        let embedder = if local_meaning { memory::embedding::load_default() } else { None };
-        let local = MemoryStore::open(&database, embedder.clone())?;
-        let indexer =
-            embedder.map(|embedder| memory::embedding::Indexer::start(database.clone(), embedder, local.vectors()));
+        // Set below, from the config, once the services exist.
+        let embeddings = CurrentEmbeddings::default();
+        let local = MemoryStore::open_with(&database, embeddings.clone())?;
+        let indexer = Indexer::start(database.clone(), embeddings.clone(), local.vectors());
         let memories = Memories { local, supermemory: Supermemory::new() };
         let conversations = Conversations::new(&database);
         let (supermemory_config, watched) = watch::channel(supermemory_of(&snapshot.config));
@@ -89,13 +93,45 @@ impl Services {
                 conversations,
                 supermemory_sender,
                 supermemory_config,
+                embeddings,
+                local_model: OnceLock::new(),
+                embedding_calls: OnceLock::new(),
                 indexer,
                 extraction: Arc::default(),
                 reload_error: Mutex::new(None),
             }),
         };
+        services.use_embeddings_of(&services.snapshot().config);
         services.start_retention();
         Ok(services)
+    }
+
+    /// How embedding models of `model_list` are called: the gateway's own requests.
+    pub fn connect_embeddings(&self, calls: Arc<dyn EmbeddingCalls>) {
+        let _ = self.inner.embedding_calls.set(calls);
+        self.use_embeddings_of(&self.snapshot().config);
+    }
+
+    /// Makes the embeddings `config` names current: the embedded model (loaded the first
+    /// time), an embedding model of `model_list`, or none (memory off, Supermemory, or
+    /// `embedding_model: none`).
+    fn use_embeddings_of(&self, config: &Config) {
+        let local_store = config.memory.as_ref().filter(|m| m.backend == MemoryBackend::Local);
+        let embeddings = match local_store.map(|m| &m.embedding_model) {
+            None | Some(EmbeddingModel::Off) => None,
+            Some(EmbeddingModel::Local) => {
+                self.inner.local_model.get_or_init(memory::embedding::load_default).clone().map(Embeddings::Local)
+            }
+            Some(EmbeddingModel::Deployment(model)) => {
+                self.inner.embedding_calls.get().map(|calls| Embeddings::deployment(model, calls.clone()))
+            }
+        };
+        self.inner.embeddings.store(embeddings.map(Arc::new));
+    }
+
+    /// A handle that does not keep the services alive.
+    pub fn downgrade(&self) -> WeakServices {
+        WeakServices(Arc::downgrade(&self.inner))
     }
 
     /// Applies the current config's memory retention soon after start, then every few
@@ -123,6 +159,7 @@ impl Services {
     /// Makes `snapshot` current for every request that starts from now on.
     pub fn publish(&self, snapshot: Snapshot) {
         self.inner.supermemory_config.send_replace(supermemory_of(&snapshot.config));
+        self.use_embeddings_of(&snapshot.config);
         self.inner.current.store(Arc::new(snapshot));
     }
 
@@ -149,7 +186,7 @@ impl Services {
     /// through the durable outbox, or the local store: distilled into facts first when
     /// the config names an extraction model, else as it is (its `vector`, when the
     /// recall made one, saved for the indexer).
-    pub fn remember(&self, memory: memory::NewMemory, remote: bool, vector: Option<Vec<f32>>) {
+    pub fn remember(&self, memory: memory::NewMemory, remote: bool, vector: Option<memory::embedding::Embedded>) {
         if remote {
             self.inner.journal.remote_memory(memory);
             self.inner.supermemory_sender.notify.notify_one();
@@ -161,8 +198,8 @@ impl Services {
             self.inner.extraction.notify_one();
             return;
         }
-        if let (Some(indexer), Some(vector)) = (&self.inner.indexer, vector) {
-            indexer.made(&memory.id, vector);
+        if let Some(vector) = vector {
+            self.inner.indexer.made(&memory.id, vector);
         }
         self.inner.journal.memory(memory);
         self.memories_stored();
@@ -170,9 +207,7 @@ impl Services {
 
     /// Memories were stored without vectors: the indexer embeds them.
     pub fn memories_stored(&self) {
-        if let Some(indexer) = &self.inner.indexer {
-            indexer.notify.notify_one();
-        }
+        self.inner.indexer.notify.notify_one();
     }
 
     /// The local store, whatever the config names (facts and retention are its own).
@@ -195,6 +230,16 @@ impl Services {
 
     pub fn reload_error(&self) -> Option<String> {
         self.inner.reload_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// [`Services`] that may have ended (held by what the services themselves hold).
+#[derive(Clone)]
+pub struct WeakServices(std::sync::Weak<Inner>);
+
+impl WeakServices {
+    pub fn upgrade(&self) -> Option<Services> {
+        self.0.upgrade().map(|inner| Services { inner })
     }
 }
 

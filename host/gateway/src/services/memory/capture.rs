@@ -19,7 +19,7 @@ pub struct Turn {
     pub remote: bool,
     /// The embedding of the user's words, made for the recall: the memory's vector, so
     /// the turn is found by what the user said without embedding it again.
-    pub vector: Option<Vec<f32>>,
+    pub vector: Option<super::embedding::Embedded>,
 }
 
 impl Turn {

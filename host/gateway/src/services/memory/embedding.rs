@@ -1,6 +1,8 @@
-//! Sentence embeddings inside the gateway's process, with no network: the
-//! all-MiniLM-L6-v2 model (384 dimensions) run by candle on the CPU, its files from a
-//! registry package that `cargo xtask` fetches and checks (docs/memory.md).
+//! Sentence embeddings: by default inside the gateway's process, with no network (the
+//! all-MiniLM-L6-v2 model, 384 dimensions, run by candle on the CPU, its files from a
+//! registry package that `cargo xtask` fetches and checks: docs/memory.md); or by an
+//! embedding model of `model_list` (`memory.embedding_model`), called through the
+//! gateway's own requests ([`Embeddings`]).
 //!
 //! [`Indexer`] embeds memories after they are written, off the request path; each
 //! vector records the model that made it, so a different model re-embeds them. The
@@ -21,6 +23,7 @@ use tokenizers::{Tokenizer, TruncationParams};
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
+use super::Scope;
 use super::vectors::VectorCache;
 use crate::storage::Database;
 
@@ -79,6 +82,88 @@ impl Embedder {
     }
 }
 
+/// Embeddings by an embedding model of `model_list`: the gateway's own requests, which
+/// the pipeline sends (it sits above the services).
+pub trait EmbeddingCalls: Send + Sync + 'static {
+    /// The embeddings of `texts` by model group `model`, recorded for `scope`'s user.
+    fn embed<'a>(
+        &'a self,
+        scope: &'a Scope,
+        model: &'a str,
+        texts: &'a [String],
+    ) -> futures_util::future::BoxFuture<'a, anyhow::Result<Vec<Vec<f32>>>>;
+}
+
+/// A text's embedding, with the id of the model that made it.
+#[derive(Debug, Clone)]
+pub struct Embedded {
+    pub model: String,
+    pub vector: Vec<f32>,
+}
+
+/// What makes the local store's vectors.
+#[derive(Clone)]
+pub enum Embeddings {
+    /// The embedded model.
+    Local(Arc<Embedder>),
+    /// An embedding model of `model_list`; `id` names it in the vectors it makes.
+    Deployment { model: String, id: String, calls: Arc<dyn EmbeddingCalls> },
+}
+
+/// The embeddings in use, swapped when a config reload names another model.
+pub type CurrentEmbeddings = Arc<arc_swap::ArcSwapOption<Embeddings>>;
+
+impl Embeddings {
+    /// The embeddings of model group `model`.
+    pub fn deployment(model: &str, calls: Arc<dyn EmbeddingCalls>) -> Self {
+        Self::Deployment { model: model.to_owned(), id: format!("model_list:{model}"), calls }
+    }
+
+    /// Stored with every vector made: vectors of another id count as missing.
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Local(embedder) => &embedder.id,
+            Self::Deployment { id, .. } => id,
+        }
+    }
+
+    /// The unit-length embeddings of `texts` (of `scope`, which a deployment's call is
+    /// recorded for), in their order.
+    pub async fn embed(&self, scope: &Scope, texts: Vec<String>) -> anyhow::Result<Vec<Vec<f32>>> {
+        match self {
+            Self::Local(embedder) => {
+                let embedder = embedder.clone();
+                tokio::task::spawn_blocking(move || texts.iter().map(|text| embedder.embed(text)).collect()).await?
+            }
+            Self::Deployment { model, calls, .. } => {
+                let vectors = calls.embed(scope, model, &texts).await?;
+                anyhow::ensure!(
+                    vectors.len() == texts.len(),
+                    "{model} answered {} embeddings for {}",
+                    vectors.len(),
+                    texts.len()
+                );
+                // Similarity is a dot product: every vector must have unit length.
+                Ok(vectors.into_iter().map(unit).collect())
+            }
+        }
+    }
+
+    /// The embedding of one text.
+    pub async fn embed_one(&self, scope: &Scope, text: &str) -> anyhow::Result<Vec<f32>> {
+        let mut vectors = self.embed(scope, vec![text.to_owned()]).await?;
+        vectors.pop().context("no embedding came back")
+    }
+}
+
+fn unit(mut vector: Vec<f32>) -> Vec<f32> {
+    let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > f32::EPSILON {
+        vector.iter_mut().for_each(|x| *x /= norm);
+    }
+    vector
+}
+
 /// Where the model is looked for: `MEMORY_PROXY_MODELS`, else the cache the test and
 /// run commands fill (`~/.cache/memory-proxy/models`).
 pub fn model_dir() -> Option<PathBuf> {
@@ -124,34 +209,43 @@ pub fn from_bytes(bytes: &[u8]) -> Vec<f32> {
 /// Embeds stored memories that have no vector of the current model, in the background.
 pub struct Indexer {
     pub notify: Arc<Notify>,
-    /// Vectors made already (a turn's, by its recall), by memory id, for the indexer to
-    /// use instead of embedding again; bounded, as a memory may never be stored.
-    made: Arc<Mutex<LruCache<String, Vec<f32>>>>,
+    /// Vectors made already (a turn's, by its recall), by memory id, with the id of the
+    /// model that made them, for the indexer to use instead of embedding again;
+    /// bounded, as a memory may never be stored.
+    made: Arc<Mutex<LruCache<String, Embedded>>>,
 }
 
 const BATCH: i64 = 32;
 const MADE: usize = 1_024;
+const RETRY_AFTER: Duration = Duration::from_secs(30);
 
 impl Indexer {
-    /// `vector` is memory `id`'s embedding.
-    pub fn made(&self, id: &str, vector: Vec<f32>) {
-        self.made.lock().unwrap_or_else(|p| p.into_inner()).put(id.to_owned(), vector);
+    /// `embedded` is memory `id`'s embedding.
+    pub fn made(&self, id: &str, embedded: Embedded) {
+        self.made.lock().unwrap_or_else(|p| p.into_inner()).put(id.to_owned(), embedded);
     }
-}
 
-impl Indexer {
-    /// Starts the indexer; what it writes goes into `vectors` too, for the searches.
-    pub fn start(database: Database, embedder: Arc<Embedder>, vectors: Arc<VectorCache>) -> Self {
+    /// Starts the indexer, embedding with whatever `embeddings` holds at the time; what
+    /// it writes goes into `vectors` too, for the searches.
+    pub fn start(database: Database, embeddings: CurrentEmbeddings, vectors: Arc<VectorCache>) -> Self {
         let notify = Arc::new(Notify::new());
         let made = Arc::new(Mutex::new(LruCache::new(NonZeroUsize::new(MADE).unwrap_or(NonZeroUsize::MIN))));
         let (woken, ready) = (notify.clone(), made.clone());
         tokio::spawn(async move {
             loop {
-                match index_some(&database, &embedder, &vectors, &ready).await {
-                    // More may be waiting: go on at once.
-                    Ok(true) => continue,
-                    Ok(false) => {}
-                    Err(error) => warn!("embedding memories failed: {error:#}"),
+                let current = embeddings.load_full();
+                if let Some(embeddings) = current {
+                    match index_some(&database, &embeddings, &vectors, &ready).await {
+                        // More may be waiting: go on at once.
+                        Ok(true) => continue,
+                        Ok(false) => {}
+                        Err(error) => {
+                            // A deployment that is down is asked again later, not every moment.
+                            warn!("embedding memories failed; trying again in {RETRY_AFTER:?}: {error:#}");
+                            tokio::time::sleep(RETRY_AFTER).await;
+                            continue;
+                        }
+                    }
                 }
                 tokio::select! {
                     () = woken.notified() => tokio::time::sleep(Duration::from_millis(100)).await,
@@ -163,28 +257,38 @@ impl Indexer {
     }
 }
 
-/// Embeds one batch; true when it was full (more may wait).
+/// A memory waiting for its vector.
+struct Pending {
+    rowid: i64,
+    token: String,
+    scope: Scope,
+    text: String,
+    id: String,
+}
+
+/// Embeds one batch, one call per scope; true when it was full (more may wait).
 async fn index_some(
     database: &Database,
-    embedder: &Arc<Embedder>,
+    embeddings: &Embeddings,
     cache: &VectorCache,
-    made: &Mutex<LruCache<String, Vec<f32>>>,
+    made: &Mutex<LruCache<String, Embedded>>,
 ) -> anyhow::Result<bool> {
-    let model = embedder.id.clone();
+    let model = embeddings.id().to_owned();
     let pending = database
         .with(move |connection| {
             let mut select = connection.prepare_cached(
-                "SELECT m.rowid, m.scope, m.text, m.id FROM memories m
+                "SELECT m.rowid, m.scope, m.user_id, m.project, m.text, m.id FROM memories m
                  LEFT JOIN memory_vectors v ON v.memory_rowid = m.rowid AND v.model = ?1
-                 WHERE v.memory_rowid IS NULL AND m.superseded_by IS NULL LIMIT ?2",
+                 WHERE v.memory_rowid IS NULL AND m.superseded_by IS NULL ORDER BY m.scope LIMIT ?2",
             )?;
             let rows = select.query_map(params![model, BATCH], |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, String>(3)?,
-                ))
+                Ok(Pending {
+                    rowid: row.get(0)?,
+                    token: row.get(1)?,
+                    scope: Scope { user: row.get(2)?, project: row.get(3)? },
+                    text: row.get(4)?,
+                    id: row.get(5)?,
+                })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
@@ -193,23 +297,30 @@ async fn index_some(
         return Ok(false);
     }
     let full = pending.len() as i64 == BATCH;
-    // The vectors made already; the rest are embedded here.
-    let pending: Vec<_> = {
-        let mut made = made.lock().unwrap_or_else(|p| p.into_inner());
-        pending.into_iter().map(|(rowid, scope, text, id)| (rowid, scope, text, made.pop(&id))).collect()
-    };
-    let worker = embedder.clone();
-    let vectors = tokio::task::spawn_blocking(move || {
-        pending
-            .into_iter()
-            .map(|(rowid, scope, text, vector)| match vector {
-                Some(vector) => Ok((rowid, scope, vector)),
-                None => worker.embed(&text).map(|vector| (rowid, scope, vector)),
-            })
-            .collect::<anyhow::Result<Vec<_>>>()
-    })
-    .await??;
-    let model = embedder.id.clone();
+    let model = embeddings.id();
+    let mut vectors: Vec<(i64, String, Vec<f32>)> = Vec::with_capacity(pending.len());
+    for group in pending.chunk_by(|a, b| a.token == b.token) {
+        // The vectors made already by this model; the rest are embedded here.
+        let mut missing = Vec::new();
+        {
+            let mut made = made.lock().unwrap_or_else(|p| p.into_inner());
+            for memory in group {
+                match made.pop(&memory.id) {
+                    Some(embedded) if embedded.model == model => {
+                        vectors.push((memory.rowid, memory.token.clone(), embedded.vector));
+                    }
+                    _ => missing.push(memory),
+                }
+            }
+        }
+        if missing.is_empty() {
+            continue;
+        }
+        let texts = missing.iter().map(|m| m.text.clone()).collect();
+        let embedded = embeddings.embed(&missing[0].scope, texts).await?;
+        vectors.extend(missing.iter().zip(embedded).map(|(m, vector)| (m.rowid, m.token.clone(), vector)));
+    }
+    let id = model.to_owned();
     let vectors = database
         .with(move |connection| {
             let transaction = connection.transaction()?;
@@ -218,7 +329,7 @@ async fn index_some(
                     "INSERT OR REPLACE INTO memory_vectors (memory_rowid, scope, model, vector) VALUES (?1, ?2, ?3, ?4)",
                 )?;
                 for (rowid, scope, vector) in &vectors {
-                    upsert.execute(params![rowid, scope, model, to_bytes(vector)])?;
+                    upsert.execute(params![rowid, scope, id, to_bytes(vector)])?;
                 }
             }
             transaction.commit()?;
@@ -226,7 +337,7 @@ async fn index_some(
         })
         .await?;
     for (rowid, scope, vector) in &vectors {
-        cache.insert(scope, &embedder.id, *rowid, vector);
+        cache.insert(scope, model, *rowid, vector);
     }
     Ok(full)
 }

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tracing::{debug, warn};
 
-use super::embedding::{self, Embedder};
+use super::embedding::{self, Embeddings};
 use super::store::{self, Stored};
 use super::vectors::VectorCache;
 use super::{NewMemory, Scope};
@@ -156,7 +156,7 @@ pub struct Applied {
 /// The local store's parts the facts are written to.
 pub struct Target<'a> {
     pub database: &'a Database,
-    pub embedder: Option<&'a Arc<Embedder>>,
+    pub embeddings: Option<Arc<Embeddings>>,
     pub vectors: &'a VectorCache,
 }
 
@@ -170,18 +170,19 @@ pub async fn apply(
     facts: Vec<Fact>,
     known: &[Stored],
 ) -> anyhow::Result<Applied> {
-    let vectors = match target.embedder {
-        Some(embedder) => {
-            let (embedder, texts) = (embedder.clone(), facts.iter().map(|f| f.text.clone()).collect::<Vec<_>>());
-            let vectors = tokio::task::spawn_blocking(move || {
-                texts.iter().map(|text| embedder.embed(text)).collect::<anyhow::Result<Vec<_>>>()
-            })
-            .await??;
-            vectors.into_iter().map(Some).collect()
-        }
+    // Without vectors (no model, or one that fails) the indexer embeds the facts later.
+    let embeddings = target.embeddings.as_ref().filter(|_| !facts.is_empty());
+    let vectors = match embeddings {
+        Some(embeddings) => match embeddings.embed(&turn.scope, facts.iter().map(|f| f.text.clone()).collect()).await {
+            Ok(vectors) => vectors.into_iter().map(Some).collect(),
+            Err(error) => {
+                warn!("the facts could not be embedded now: {error:#}");
+                vec![None; facts.len()]
+            }
+        },
         None => vec![None; facts.len()],
     };
-    let model = target.embedder.map(|e| e.id.clone());
+    let model = embeddings.map(|e| e.id().to_owned());
     let (turn, known) = (turn.clone(), known.to_vec());
     let token = turn.scope.token();
     let scope_token = token.clone();
@@ -244,9 +245,9 @@ pub async fn apply(
             Ok((applied, added, retired))
         })
         .await?;
-    if let Some(embedder) = target.embedder {
+    if let Some(embeddings) = &target.embeddings {
         for (rowid, vector) in &added {
-            target.vectors.insert(&token, &embedder.id, *rowid, vector);
+            target.vectors.insert(&token, embeddings.id(), *rowid, vector);
         }
     }
     for rowid in retired {

@@ -83,7 +83,7 @@ impl Backend<'_> {
         scope: &Scope,
         query: &str,
         limit: usize,
-    ) -> Result<(Vec<Stored>, Option<Vec<f32>>), BackendError> {
+    ) -> Result<(Vec<Stored>, Option<embedding::Embedded>), BackendError> {
         match self {
             Self::Local(store) => store.search_with_vector(scope, query, limit).await.map_err(BackendError::Local),
             Self::Supermemory(client, config) => Ok((client.search(config, scope, query, limit).await?, None)),

@@ -22,7 +22,7 @@ macro_rules! columns {
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::embedding::{self, Embedder};
+use super::embedding::{self, CurrentEmbeddings, Embedded, Embedder, Embeddings};
 use super::facts;
 use super::vectors::{Block, VectorCache};
 use super::{NewMemory, Scope};
@@ -63,7 +63,7 @@ pub struct MemoryStore {
     database: Database,
     readers: Readers,
     /// With a model, recall is hybrid: words and meaning, fused by rank.
-    embedder: Option<Arc<Embedder>>,
+    embeddings: CurrentEmbeddings,
     vectors: Arc<VectorCache>,
 }
 
@@ -82,10 +82,17 @@ const RRF_K: f64 = 60.0;
 const INDEX_FORM: i64 = 2;
 
 impl MemoryStore {
-    /// The store in `database`, its index rebuilt first if an older version wrote it.
+    /// The store in `database`, recalling by meaning too with `embedder`; its index is
+    /// rebuilt first if an older version wrote it.
     pub fn open(database: &Database, embedder: Option<Arc<Embedder>>) -> anyhow::Result<Self> {
+        let embeddings = Arc::new(arc_swap::ArcSwapOption::from_pointee(embedder.map(Embeddings::Local)));
+        Self::open_with(database, embeddings)
+    }
+
+    /// The same, with the embeddings the gateway's config names at the time.
+    pub fn open_with(database: &Database, embeddings: CurrentEmbeddings) -> anyhow::Result<Self> {
         reindex_if_older(&mut database.connect()?)?;
-        Ok(Self { database: database.clone(), readers: Readers::new(database), embedder, vectors: Arc::default() })
+        Ok(Self { database: database.clone(), readers: Readers::new(database), embeddings, vectors: Arc::default() })
     }
 
     /// The scopes' vectors as searches see them; the indexer adds to them.
@@ -95,7 +102,7 @@ impl MemoryStore {
 
     /// Where extracted facts are written.
     pub fn facts_target(&self) -> facts::Target<'_> {
-        facts::Target { database: &self.database, embedder: self.embedder.as_ref(), vectors: &self.vectors }
+        facts::Target { database: &self.database, embeddings: self.embeddings.load_full(), vectors: &self.vectors }
     }
 
     /// The scope's memories most relevant to `query`, best first: by its words (BM25
@@ -112,20 +119,28 @@ impl MemoryStore {
         scope: &Scope,
         query: &str,
         limit: usize,
-    ) -> anyhow::Result<(Vec<Stored>, Option<Vec<f32>>)> {
+    ) -> anyhow::Result<(Vec<Stored>, Option<Embedded>)> {
         let terms = search_terms(query);
-        let embedder = self.embedder.clone();
-        if (terms.is_empty() && embedder.is_none()) || limit == 0 || query.trim().is_empty() {
+        let embeddings = self.embeddings.load_full();
+        if (terms.is_empty() && embeddings.is_none()) || limit == 0 || query.trim().is_empty() {
             return Ok((Vec::new(), None));
         }
-        let (token, query, vectors) = (scope.token(), query.to_owned(), self.vectors.clone());
-        self.readers
-            .read(move |connection| {
-                let vector = embedder.as_ref().map(|embedder| embedder.embed(&query)).transpose()?;
-                let meaning = embedder.as_ref().zip(vector.clone()).map(|(embedder, v)| (embedder.id.clone(), v));
-                Ok((hybrid(connection, &vectors, &token, &terms, meaning, limit)?, vector))
-            })
-            .await
+        // A model that fails (a deployment that is down) leaves the words to recall by.
+        let embedded = match &embeddings {
+            Some(embeddings) => match embeddings.embed_one(scope, query).await {
+                Ok(vector) => Some(Embedded { model: embeddings.id().to_owned(), vector }),
+                Err(error) => {
+                    tracing::warn!("the query could not be embedded; recalling by its words: {error:#}");
+                    None
+                }
+            },
+            None => None,
+        };
+        let meaning = embedded.clone().map(|e| (e.model, e.vector));
+        let (token, vectors) = (scope.token(), self.vectors.clone());
+        let found =
+            self.readers.read(move |connection| hybrid(connection, &vectors, &token, &terms, meaning, limit)).await?;
+        Ok((found, embedded))
     }
 
     /// The same search for a query whose embedding (by `model`) is known already.
