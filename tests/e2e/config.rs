@@ -1,17 +1,41 @@
 //! Config problems: errors name the key's path and stop the start; keys we do not
-//! implement are one warning; a deployment without its key is disabled, not fatal.
+//! implement are one warning; a deployment that cannot work (no key, an unknown
+//! provider, a bad value) is disabled with its reason, not fatal.
 
 use e2e::{Gateway, Launch, Mock};
 use serde_json::{Value, json};
 
 #[test]
 fn an_invalid_config_stops_the_start_naming_the_path() {
-    let config = "model_list:\n  - model_name: a\n    litellm_params: {model: openai/a, api_key: k}\n  - model_name: b\n    litellm_params: {model: openai/b, api_key: k}\n  - model_name: c\n    litellm_params: {model: nonsense/c}\n";
+    let config = "model_list:\n  - model_name: a\n    litellm_params: {model: openai/a, api_key: k}\nrouter_settings:\n  num_retries: many\n";
     let Err((status, output)) = Gateway::launch(config, Launch::default()) else {
         panic!("started with a broken config")
     };
     assert_eq!(status, Some(2));
-    assert!(output.contains("model_list[2].litellm_params.model: unknown provider `nonsense`"), "{output}");
+    assert!(output.contains("router_settings.num_retries: invalid type"), "{output}");
+}
+
+#[tokio::test]
+async fn a_deployment_of_an_unknown_provider_or_a_bad_value_is_disabled_and_the_rest_serve() {
+    let mock = Mock::start();
+    let config = format!(
+        "model_list:\n  - model_name: ok\n    litellm_params: {{model: openai/up, api_base: '{}', tpm: 20_000}}\n  - model_name: odd\n    litellm_params: {{model: nonsense/c}}\n  - model_name: slow\n    litellm_params: {{model: openai/s, api_key: k, timeout: soon}}\n",
+        mock.openai_base()
+    );
+    let gateway = Gateway::start(&config);
+    let logs = gateway.logs();
+    assert!(
+        logs.contains("model `odd` is disabled: model_list[1].litellm_params.model: unknown provider `nonsense`"),
+        "{logs}"
+    );
+    assert!(logs.contains("model `slow` is disabled: model_list[2].litellm_params.timeout: invalid type"), "{logs}");
+    for (model, status) in [("ok", 200), ("odd", 503), ("slow", 503)] {
+        let body = json!({ "model": model, "messages": [{ "role": "user", "content": "x" }] });
+        let response = gateway.post("/v1/chat/completions").json(&body).send().await.unwrap();
+        assert_eq!(response.status(), status, "{model}");
+    }
+    let health: Value = gateway.get("/health").send().await.unwrap().json().await.unwrap();
+    assert_eq!((health["healthy_count"].as_u64(), health["unhealthy_count"].as_u64()), (Some(1), Some(2)));
 }
 
 #[tokio::test]

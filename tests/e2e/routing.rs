@@ -105,6 +105,26 @@ async fn falls_back_to_another_model_group() {
 }
 
 #[tokio::test]
+async fn falls_back_to_and_from_models_a_wildcard_group_serves() {
+    let (primary, backup) = (Mock::start(), Mock::start());
+    let config = format!(
+        "model_list:\n  - model_name: primary\n    litellm_params: {{model: openai/p, api_base: '{}'}}\n  - model_name: claude-*\n    litellm_params: {{model: anthropic/claude-*, api_base: '{}'}}\nlitellm_settings:\n  num_retries: 0\n  fallbacks: [{{primary: [claude-3-5-haiku]}}, {{claude-3-opus: [primary]}}]\n",
+        primary.openai_base(),
+        backup.url
+    );
+    let gateway = Gateway::start(&config);
+    primary.fault(json!([{ "status": 500 }])).await;
+    let response = gateway.post("/v1/chat/completions").json(&chat("primary")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(backup.calls().await[0]["body"]["model"], "claude-3-5-haiku", "the model the fallback names");
+
+    backup.fault(json!([{ "status": 500 }])).await;
+    let response = gateway.post("/v1/chat/completions").json(&chat("claude-3-opus")).send().await.unwrap();
+    assert_eq!(response.status(), 200, "claude-3-opus, served by claude-*, falls back as configured");
+    assert_eq!(primary.calls().await.last().unwrap()["body"]["model"], "p");
+}
+
+#[tokio::test]
 async fn an_unreachable_upstream_is_a_502_in_the_clients_shape() {
     let gateway = Gateway::start(&format!(
         "{}router_settings:\n  num_retries: 0\n",

@@ -7,6 +7,7 @@
 pub mod env;
 pub mod plugins;
 mod raw;
+mod yaml11;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -213,26 +214,57 @@ impl Config {
         if document.is_null() {
             document = serde_yaml::Value::Mapping(Default::default());
         }
+        // Before the variables are resolved: their values are strings as they are.
+        yaml11::normalize(&mut document);
         let missing = env::resolve(&mut document, lookup);
         let mut ignored = Vec::new();
-        let raw: RawConfig = deserialize(document, &mut ignored)?;
+        let mut raw: RawConfig = deserialize(document, "", &mut ignored)?;
+        // Each with its name, which an entry that cannot be read still reports under.
+        let models: Vec<(String, Result<RawModel, ConfigError>)> = std::mem::take(&mut raw.model_list)
+            .into_iter()
+            .enumerate()
+            .map(|(index, entry)| {
+                let name = entry["model_name"].as_str().unwrap_or_default().to_owned();
+                (name, deserialize(entry, &format!("model_list[{index}]"), &mut ignored))
+            })
+            .collect();
         let mut warnings = Vec::new();
         if !ignored.is_empty() {
             warnings.push(format!("config keys not implemented, ignored: {}", ignored.join(", ")));
         }
-        let config = validate(raw, &missing, lookup, base_dir, &mut warnings)?;
+        // A variable of a key the gateway ignores matters to nobody here.
+        let within = |path: &str, key: &str| {
+            path.strip_prefix(key).is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        };
+        let (unused, missing): (Vec<_>, Vec<_>) =
+            missing.into_iter().partition(|m| ignored.iter().any(|key| within(&m.path, key)));
+        for m in unused {
+            warnings.push(format!("environment variable {} ({}, a key the gateway ignores) is not set", m.var, m.path));
+        }
+        let config = validate(raw, models, &missing, lookup, base_dir, &mut warnings)?;
         Ok(Loaded { config, warnings })
     }
 }
 
-/// Deserializes strictly for the keys we know, collecting the paths of the others.
-fn deserialize<T: DeserializeOwned>(document: serde_yaml::Value, ignored: &mut Vec<String>) -> Result<T, ConfigError> {
-    let mut record = |path: serde_ignored::Path<'_>| ignored.push(ignored_path(&path));
+/// Deserializes strictly for the keys we know, collecting the paths of the others;
+/// paths are below `base` (the document's root when empty).
+fn deserialize<T: DeserializeOwned>(
+    document: serde_yaml::Value,
+    base: &str,
+    ignored: &mut Vec<String>,
+) -> Result<T, ConfigError> {
+    let below = |path: String| match (base.is_empty(), path.is_empty()) {
+        (true, _) => path,
+        (false, true) => base.to_owned(),
+        (false, false) => format!("{base}.{path}"),
+    };
+    let mut record = |path: serde_ignored::Path<'_>| ignored.push(below(ignored_path(&path)));
     let with_ignored = serde_ignored::Deserializer::new(document, &mut record);
     serde_path_to_error::deserialize(with_ignored).map_err(|e| {
         let path = e.path().to_string();
         let message = e.into_inner().to_string();
-        invalid(if path == "." { "config".to_owned() } else { path }, message)
+        let path = below(if path == "." { String::new() } else { path });
+        invalid(if path.is_empty() { "config".to_owned() } else { path }, message)
     })
 }
 
@@ -258,6 +290,7 @@ fn seconds(value: Option<f64>, path: &str) -> Result<Option<Duration>, ConfigErr
 
 fn validate(
     raw: RawConfig,
+    models: Vec<(String, Result<RawModel, ConfigError>)>,
     missing: &[env::MissingVar],
     lookup: &dyn Fn(&str) -> Option<String>,
     base_dir: &Path,
@@ -274,12 +307,20 @@ fn validate(
         .or(seconds(litellm.request_timeout, "litellm_settings.request_timeout")?)
         .unwrap_or(DEFAULT_TIMEOUT);
 
-    let deployments = raw
-        .model_list
+    // A deployment that cannot work is kept, disabled with its reason: the rest serve,
+    // and whoever asks for it hears why.
+    let deployments: Vec<DeploymentConfig> = models
         .into_iter()
         .enumerate()
-        .map(|(index, model)| deployment(index, model, missing, lookup, default_timeout))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|(index, (name, model))| match model {
+            Ok(model) => {
+                let id = model.model_info.id.clone();
+                deployment(index, model, missing, lookup, default_timeout)
+                    .unwrap_or_else(|error| unusable(index, name, id, default_timeout, error))
+            }
+            Err(error) => unusable(index, name, None, default_timeout, error),
+        })
+        .collect();
     let deployments = mark_supermemory_routers(deployments, raw.memory.as_ref(), lookup);
     for d in &deployments {
         if let Some(reason) = &d.disabled {
@@ -294,10 +335,12 @@ fn validate(
         for (i, entry) in list.iter().flatten().enumerate() {
             for (from, to) in entry {
                 for name in std::iter::once(from).chain(to) {
-                    if !deployments.iter().any(|d| &d.model_name == name) {
+                    let served =
+                        |d: &DeploymentConfig| &d.model_name == name || wildcard_match(&d.model_name, name).is_some();
+                    if !deployments.iter().any(served) {
                         return Err(invalid(
                             format!("{setting}[{i}]"),
-                            format!("`{name}` is not a model_name in model_list"),
+                            format!("`{name}` is not a model_name in model_list, nor served by a wildcard one"),
                         ));
                     }
                 }
@@ -521,6 +564,46 @@ fn deployment(
         supermemory_router: None,
         disabled,
     })
+}
+
+/// What `model` fills the `*` of model name `pattern` with, when `pattern` (one `*`
+/// at most) matches it.
+pub fn wildcard_match<'m>(pattern: &str, model: &'m str) -> Option<&'m str> {
+    let (prefix, suffix) = pattern.split_once('*')?;
+    if model.len() >= prefix.len() + suffix.len() && model.starts_with(prefix) && model.ends_with(suffix) {
+        Some(&model[prefix.len()..model.len() - suffix.len()])
+    } else {
+        None
+    }
+}
+
+/// A deployment that cannot serve, because of `error`.
+fn unusable(
+    index: usize,
+    model_name: String,
+    id: Option<String>,
+    timeout: Duration,
+    error: ConfigError,
+) -> DeploymentConfig {
+    DeploymentConfig {
+        id: id.unwrap_or_else(|| format!("model_list[{index}]")),
+        model_name,
+        provider: &Provider::UNRESOLVED,
+        upstream_model: String::new(),
+        base_url: String::new(),
+        api_key: None,
+        timeout,
+        stream_timeout: timeout,
+        max_retries: None,
+        weight: 1.0,
+        rpm: None,
+        tpm: None,
+        extra_headers: Vec::new(),
+        forward_client_auth: false,
+        costs: Costs::default(),
+        supermemory_router: None,
+        disabled: Some(error.to_string()),
+    }
 }
 
 fn user_id_mappings(raw: raw::RawUserIdMappings) -> Result<UserIdMappings, ConfigError> {

@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize, Default, Debug)]
 pub struct RawConfig {
+    /// Read entry by entry ([`RawModel`]), so one bad entry disables only itself.
     #[serde(default)]
-    pub model_list: Vec<RawModel>,
+    pub model_list: Vec<serde_yaml::Value>,
     #[serde(default)]
     pub general_settings: RawGeneralSettings,
     #[serde(default)]

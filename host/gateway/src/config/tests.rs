@@ -91,32 +91,66 @@ fn unknown_keys_are_one_warning_with_their_paths() {
     assert_eq!(
         warnings,
         [
-            "config keys not implemented, ignored: model_list[0].litellm_params.vertex_project, general_settings.alerting, environment_variables"
+            "config keys not implemented, ignored: general_settings.alerting, environment_variables, model_list[0].litellm_params.vertex_project"
         ]
     );
 }
 
 #[test]
+fn a_deployment_that_cannot_work_is_disabled_with_its_reason_and_the_rest_serve() {
+    let text = "model_list:
+  - model_name: a
+    litellm_params: {model: openai/a, api_key: k, tpm: 20_000}
+  - model_name: b
+    litellm_params: {model: mystery/b, api_key: k}
+  - model_name: c
+    litellm_params: {model: openai/c, api_key: k, timeout: soon}
+  - model_name: d
+    litellm_params: {api_base: http://x}
+  - model_name: e
+    litellm_params: {model: openai/e, api_key: k, aws_region_name: os.environ/UNSET_REGION}
+";
+    let Loaded { config, warnings } = parse(text).unwrap();
+    let reason = |name: &str| config.deployments.iter().find(|d| d.model_name == name).unwrap().disabled.clone();
+    assert_eq!(reason("a"), None);
+    assert_eq!(config.deployments[0].tpm, Some(20_000), "a YAML 1.1 number, as LiteLLM reads it");
+    assert!(reason("b").unwrap().starts_with("model_list[1].litellm_params.model: unknown provider `mystery`"));
+    assert!(reason("c").unwrap().starts_with("model_list[2].litellm_params.timeout: invalid type"));
+    let d = reason("d").unwrap();
+    assert!(d.contains("model_list[3].litellm_params") && d.contains("missing field `model`"), "{d}");
+    assert_eq!(reason("e"), None, "an ignored key's variable does not matter");
+    let told: Vec<&String> = warnings.iter().filter(|w| w.contains("is disabled")).collect();
+    assert_eq!(told.len(), 3, "every problem at once: {warnings:?}");
+    assert!(warnings.iter().any(|w| w.contains("UNSET_REGION") && w.contains("ignores")), "{warnings:?}");
+}
+
+#[test]
+fn fallbacks_may_name_models_served_by_wildcard_groups() {
+    let text = "model_list:
+  - model_name: gpt-4o
+    litellm_params: {model: openai/gpt-4o, api_key: k}
+  - model_name: claude-*
+    litellm_params: {model: anthropic/claude-*, api_key: k}
+router_settings:
+  fallbacks: [{gpt-4o: [claude-3-5-haiku]}, {claude-3-opus: [gpt-4o]}]
+";
+    let fallbacks = parse(text).unwrap().config.fallbacks;
+    assert_eq!(fallbacks["gpt-4o"], ["claude-3-5-haiku"]);
+    assert_eq!(fallbacks["claude-3-opus"], ["gpt-4o"]);
+}
+
+#[test]
 fn errors_name_the_path_of_the_key() {
-    let bad_provider = "model_list:\n  - model_name: a\n    litellm_params: {model: openai/a, api_key: k}\n  - model_name: b\n    litellm_params: {model: openai/b, api_key: k}\n  - model_name: c\n    litellm_params: {model: azure/c}\n";
-    let error = parse(bad_provider).unwrap_err().to_string();
-    assert!(error.starts_with("model_list[2].litellm_params.model: unknown provider `azure`"), "{error}");
-
-    let bad_type = "model_list:\n  - model_name: a\n    litellm_params: {model: openai/a, timeout: soon}\n";
-    let error = parse(bad_type).unwrap_err().to_string();
-    assert!(error.starts_with("model_list[0].litellm_params.timeout: invalid type"), "{error}");
-
-    let missing_model = "model_list:\n  - model_name: a\n    litellm_params: {api_base: http://x}\n";
-    let error = parse(missing_model).unwrap_err().to_string();
-    assert!(error.contains("model_list[0].litellm_params") && error.contains("missing field `model`"), "{error}");
-
     let bad_regex = "user_id_mappings:\n  header_patterns:\n    - {header: user-agent, pattern: '(', user_id: x}\n";
     let error = parse(bad_regex).unwrap_err().to_string();
     assert!(error.starts_with("user_id_mappings.header_patterns[0].pattern:"), "{error}");
 
     let bad_fallback = "model_list:\n  - model_name: a\n    litellm_params: {model: openai/a, api_key: k}\nrouter_settings:\n  fallbacks: [{a: [nope]}]\n";
     let error = parse(bad_fallback).unwrap_err().to_string();
-    assert_eq!(error, "router_settings.fallbacks[0]: `nope` is not a model_name in model_list");
+    assert_eq!(
+        error,
+        "router_settings.fallbacks[0]: `nope` is not a model_name in model_list, nor served by a wildcard one"
+    );
 
     assert!(matches!(parse("model_list: [").unwrap_err(), ConfigError::Syntax(_)));
 }

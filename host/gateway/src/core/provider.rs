@@ -68,6 +68,12 @@ const fn local_server(name: &'static str, default_base: Option<&'static str>) ->
     }
 }
 
+impl Provider {
+    /// The provider of a deployment whose own could not be told (it is disabled and
+    /// never sent to).
+    pub const UNRESOLVED: Provider = openai_like("unresolved", None, None);
+}
+
 const PROVIDERS: &[Provider] = &[
     Provider {
         serves_responses: true,

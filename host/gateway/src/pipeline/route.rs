@@ -11,11 +11,16 @@ use crate::services::routing::{Resolved, Router};
 pub fn plan<'r>(router: &'r Router, model: &str, key: Option<&KeyEntry>) -> Result<Vec<Resolved<'r>>, GatewayError> {
     let first = router.resolve(model).ok_or_else(|| router.unknown_model(model))?;
     let allowed = |name: &str| key.is_none_or(|key| key.check_model(name).is_ok());
+    // A fallback names a group (a wildcard one's `*` then takes the model asked for) or
+    // a model a wildcard group serves (`claude-3-5-haiku` of `claude-*`).
     let fallbacks = router
-        .fallbacks(&first.group.name)
+        .fallbacks(model, &first.group.name)
         .iter()
-        .filter_map(|name| router.group(name).filter(|group| allowed(&group.name)))
-        .map(|group| Resolved::fallback(group, model))
+        .filter_map(|name| match router.group(name) {
+            Some(group) => Some(Resolved::fallback(group, model)),
+            None => router.resolve(name),
+        })
+        .filter(|resolved| allowed(&resolved.group.name))
         .collect::<Vec<_>>();
     Ok(std::iter::once(first).chain(fallbacks).collect())
 }

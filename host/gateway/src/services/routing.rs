@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use crate::config::{Config, DeploymentConfig};
+use crate::config::{Config, DeploymentConfig, wildcard_match};
 use crate::core::error::{ErrorKind, GatewayError};
 
 /// A deployment ready to serve: its config and the HTTP client for its upstream.
@@ -114,8 +114,10 @@ impl Router {
         names
     }
 
-    pub fn fallbacks(&self, group: &str) -> &[String] {
-        self.fallbacks.get(group).map(Vec::as_slice).unwrap_or_default()
+    /// The fallbacks of the model asked for: its own entry, else its group's (a model
+    /// served by `claude-*` falls back as `claude-*` says, unless it has its own).
+    pub fn fallbacks(&self, model: &str, group: &str) -> &[String] {
+        self.fallbacks.get(model).or_else(|| self.fallbacks.get(group)).map(Vec::as_slice).unwrap_or_default()
     }
 
     pub fn group(&self, name: &str) -> Option<&ModelGroup> {
@@ -139,16 +141,6 @@ impl<'r> Resolved<'r> {
             }
             _ => deployment.upstream_model.clone(),
         }
-    }
-}
-
-/// What `*` in `pattern` matched in `model`, if the pattern matches.
-fn wildcard_match<'m>(pattern: &str, model: &'m str) -> Option<&'m str> {
-    let (prefix, suffix) = pattern.split_once('*')?;
-    if model.len() >= prefix.len() + suffix.len() && model.starts_with(prefix) && model.ends_with(suffix) {
-        Some(&model[prefix.len()..model.len() - suffix.len()])
-    } else {
-        None
     }
 }
 

@@ -561,7 +561,9 @@ pub fn stored(row: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
 /// The best `limit` candidates by BM25 (k1 1.2, b 0.75) over the candidates
 /// themselves, each with its relevance; ties keep the newer first.
 fn rank(candidates: Vec<Stored>, terms: &[String], limit: usize) -> Vec<Stored> {
-    // Per candidate: its length in words and how often each term occurs in it.
+    // Per candidate: its length in words and how often each term occurs in it. The
+    // candidates share most of their words: each distinct one is stemmed once.
+    let mut term_of: foldhash::HashMap<&str, Option<usize>> = foldhash::HashMap::default();
     let counted: Vec<(f64, Vec<f64>)> = candidates
         .iter()
         .map(|candidate| {
@@ -569,7 +571,8 @@ fn rank(candidates: Vec<Stored>, terms: &[String], limit: usize) -> Vec<Stored> 
             let mut length = 0.0;
             for word in raw_words(&candidate.text) {
                 length += 1.0;
-                if let Some(t) = terms.iter().position(|term| stems_to(word, term)) {
+                let term = *term_of.entry(word).or_insert_with(|| term_index(word, terms));
+                if let Some(t) = term {
                     frequency[t] += 1.0;
                 }
             }
@@ -629,16 +632,22 @@ fn stem(word: &str) -> String {
     STEMMER.stem(word).into_owned()
 }
 
-/// `word`, as written, has the stem `term`. A stem keeps its word's letters but the
-/// last (a final "y" may become "i"), so a word that does not begin with them is
-/// rejected before it is stemmed: ranking reads every word of a hundred candidates.
-fn stems_to(word: &str, term: &str) -> bool {
-    let keep = term.char_indices().last().map_or(0, |(i, _)| i);
-    let starts = match word.get(..keep) {
-        Some(start) if word.is_ascii() => start.eq_ignore_ascii_case(&term[..keep]),
-        _ => word.to_lowercase().starts_with(&term[..keep]),
+/// Which of `terms` (stems) `word`, as written, has for its stem. A stem keeps its
+/// word's letters but the last (a final "y" may become "i"), so a word that begins
+/// like no term is not stemmed at all.
+fn term_index(word: &str, terms: &[String]) -> Option<usize> {
+    let begins_like = |term: &String| {
+        let keep = term.char_indices().last().map_or(0, |(i, _)| i);
+        match word.get(..keep) {
+            Some(start) if word.is_ascii() => start.eq_ignore_ascii_case(&term[..keep]),
+            _ => word.to_lowercase().starts_with(&term[..keep]),
+        }
     };
-    starts && stem(&word.to_lowercase()) == term
+    if !terms.iter().any(begins_like) {
+        return None;
+    }
+    let stemmed = stem(&word.to_lowercase());
+    terms.iter().position(|term| *term == stemmed)
 }
 
 /// The FTS5 query for any of `terms` in the scope of `token`. Terms are quoted, so
