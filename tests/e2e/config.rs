@@ -39,6 +39,25 @@ async fn a_deployment_of_an_unknown_provider_or_a_bad_value_is_disabled_and_the_
 }
 
 #[tokio::test]
+async fn an_alias_serves_its_model_and_is_listed_unless_hidden() {
+    let mock = Mock::start();
+    let config = format!(
+        "model_list:\n  - model_name: gpt-4o\n    litellm_params: {{model: openai/up, api_base: '{}'}}\nrouter_settings:\n  model_group_alias: {{gpt-4: gpt-4o, secret: {{model: gpt-4o, hidden: true}}}}\n",
+        mock.openai_base()
+    );
+    let gateway = Gateway::start(&config);
+    for model in ["gpt-4", "secret"] {
+        let body = json!({ "model": model, "messages": [{ "role": "user", "content": "x" }] });
+        let response = gateway.post("/v1/chat/completions").json(&body).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{model}");
+        assert_eq!(mock.calls().await.last().unwrap()["body"]["model"], "up");
+    }
+    let models: Value = gateway.get("/v1/models").send().await.unwrap().json().await.unwrap();
+    let ids: Vec<&str> = models["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["gpt-4", "gpt-4o"]);
+}
+
+#[tokio::test]
 async fn unknown_keys_warn_once_and_a_keyless_deployment_is_disabled() {
     let mock = Mock::start();
     let config = format!(
@@ -77,7 +96,9 @@ async fn unknown_keys_warn_once_and_a_keyless_deployment_is_disabled() {
     let health: Value = gateway.get("/health").send().await.unwrap().json().await.unwrap();
     assert_eq!((health["healthy_count"].as_u64(), health["unhealthy_count"].as_u64()), (Some(1), Some(1)));
     let models: Value = gateway.get("/v1/models").send().await.unwrap().json().await.unwrap();
-    assert_eq!(models["data"], json!([{ "id": "ok", "object": "model", "created": 0, "owned_by": "memory-proxy" }]));
+    let disabled = models["data"][0]["disabled"].as_str().unwrap_or_default().to_owned();
+    assert!(disabled.contains("SOME_UNSET_KEY"), "listed as LiteLLM lists it, marked: {models}");
+    assert_eq!(models["data"][1], json!({ "id": "ok", "object": "model", "created": 0, "owned_by": "memory-proxy" }));
 }
 
 #[tokio::test]

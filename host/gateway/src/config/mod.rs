@@ -33,6 +33,8 @@ pub struct Config {
     pub deployments: Vec<DeploymentConfig>,
     /// Model group -> the groups to try, in order, when it fails.
     pub fallbacks: BTreeMap<String, Vec<String>>,
+    /// Other names for models (`router_settings.model_group_alias`).
+    pub aliases: BTreeMap<String, Alias>,
     pub num_retries: u32,
     pub drop_params: bool,
     pub json_logs: bool,
@@ -69,6 +71,14 @@ pub struct MemoryConfig {
     pub extraction_model: Option<String>,
     /// How much each scope of the local store keeps.
     pub retention: Retention,
+}
+
+/// A name that stands for a model (`router_settings.model_group_alias`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alias {
+    pub model: String,
+    /// Served, but not listed by `/v1/models`.
+    pub hidden: bool,
 }
 
 /// `memory.embedding_model`.
@@ -349,6 +359,28 @@ fn validate(
         }
     }
 
+    let served =
+        |name: &str| deployments.iter().any(|d| d.model_name == name || wildcard_match(&d.model_name, name).is_some());
+    let mut aliases = BTreeMap::new();
+    for (alias, target) in &router.model_group_alias {
+        let (model, hidden) = match target {
+            raw::RawAlias::Name(model) => (model.clone(), false),
+            raw::RawAlias::Detailed { model, hidden } => (model.clone(), *hidden),
+        };
+        let path = format!("router_settings.model_group_alias.{alias}");
+        if !served(&model) {
+            return Err(invalid(
+                path,
+                format!("`{model}` is not a model_name in model_list, nor served by a wildcard one"),
+            ));
+        }
+        if deployments.iter().any(|d| &d.model_name == alias) {
+            warnings.push(format!("{path}: `{alias}` is a model_name of its own, which wins over the alias"));
+            continue;
+        }
+        aliases.insert(alias.clone(), Alias { model, hidden });
+    }
+
     if let Some(strategy) = router.routing_strategy.as_deref().filter(|s| *s != "simple-shuffle") {
         warnings
             .push(format!("router_settings.routing_strategy `{strategy}` is not implemented; using simple-shuffle"));
@@ -385,6 +417,7 @@ fn validate(
     Ok(Config {
         deployments,
         fallbacks,
+        aliases,
         num_retries: router.num_retries.or(litellm.num_retries).unwrap_or(DEFAULT_NUM_RETRIES),
         drop_params: litellm.drop_params,
         json_logs: litellm.json_logs,

@@ -143,6 +143,21 @@ pub struct RawRouterSettings {
     /// Seconds.
     pub timeout: Option<f64>,
     pub fallbacks: Option<Vec<BTreeMap<String, Vec<String>>>>,
+    /// Other names for model groups: `{"gpt-4": "gpt-4o"}`, or
+    /// `{"gpt-4": {"model": "gpt-4o", "hidden": true}}` to leave it out of `/v1/models`.
+    #[serde(default)]
+    pub model_group_alias: BTreeMap<String, RawAlias>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(untagged)]
+pub enum RawAlias {
+    Name(String),
+    Detailed {
+        model: String,
+        #[serde(default)]
+        hidden: bool,
+    },
 }
 
 #[derive(Deserialize, Serialize, Default, Debug)]

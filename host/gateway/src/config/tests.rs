@@ -140,6 +140,21 @@ router_settings:
 }
 
 #[test]
+fn aliases_name_served_models() {
+    let models = "model_list:\n  - {model_name: gpt-4o, litellm_params: {model: openai/gpt-4o, api_key: k}}\n  - {model_name: claude-*, litellm_params: {model: anthropic/claude-*, api_key: k}}\n";
+    let text = format!(
+        "{models}router_settings:\n  model_group_alias: {{gpt-4: gpt-4o, sonnet: {{model: claude-sonnet-4-5, hidden: true}}, gpt-4o: claude-x}}\n"
+    );
+    let Loaded { config, warnings } = parse(&text).unwrap();
+    assert_eq!(config.aliases["gpt-4"], Alias { model: "gpt-4o".into(), hidden: false });
+    assert_eq!(config.aliases["sonnet"], Alias { model: "claude-sonnet-4-5".into(), hidden: true });
+    assert!(!config.aliases.contains_key("gpt-4o"), "a model_name wins over an alias");
+    assert!(warnings.iter().any(|w| w.contains("model_group_alias.gpt-4o")), "{warnings:?}");
+    let unknown = parse(&format!("{models}router_settings:\n  model_group_alias: {{x: nope}}\n")).unwrap_err();
+    assert!(unknown.to_string().starts_with("router_settings.model_group_alias.x: `nope`"), "{unknown}");
+}
+
+#[test]
 fn errors_name_the_path_of_the_key() {
     let bad_regex = "user_id_mappings:\n  header_patterns:\n    - {header: user-agent, pattern: '(', user_id: x}\n";
     let error = parse(bad_regex).unwrap_err().to_string();

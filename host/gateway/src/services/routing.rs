@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use crate::config::{Config, DeploymentConfig, wildcard_match};
+use crate::config::{Alias, Config, DeploymentConfig, wildcard_match};
 use crate::core::error::{ErrorKind, GatewayError};
 
 /// A deployment ready to serve: its config and the HTTP client for its upstream.
@@ -56,6 +56,7 @@ pub struct Router {
     /// Groups whose name holds a `*`, most specific first.
     wildcards: Vec<ModelGroup>,
     fallbacks: BTreeMap<String, Vec<String>>,
+    aliases: BTreeMap<String, Alias>,
 }
 
 impl Router {
@@ -77,17 +78,42 @@ impl Router {
             group.deployments.push(deployment);
         }
         wildcards.sort_by_key(|g| std::cmp::Reverse(g.name.len()));
-        Self { exact, wildcards, fallbacks: config.fallbacks.clone() }
+        Self { exact, wildcards, fallbacks: config.fallbacks.clone(), aliases: config.aliases.clone() }
     }
 
-    /// The group serving `model`: an exact name first, then the wildcards.
+    /// The group serving `model`: an exact name first, then an alias's model, then the
+    /// wildcards.
     pub fn resolve(&self, model: &str) -> Option<Resolved<'_>> {
+        if let Some(group) = self.exact.get(model) {
+            return Some(Resolved { group, wildcard: None });
+        }
+        let model = self.aliases.get(model).map_or(model, |alias| alias.model.as_str());
         if let Some(group) = self.exact.get(model) {
             return Some(Resolved { group, wildcard: None });
         }
         self.wildcards.iter().find_map(|group| {
             wildcard_match(&group.name, model).map(|m| Resolved { group, wildcard: Some(m.to_owned()) })
         })
+    }
+
+    /// What `/v1/models` lists, sorted: every model group (with why it cannot serve,
+    /// when none of its deployments can) and every alias not hidden (with its model's
+    /// reason).
+    pub fn listed_models(&self) -> Vec<(&str, Option<&str>)> {
+        fn disabled(group: &ModelGroup) -> Option<&str> {
+            match group.deployments.iter().any(|d| d.config.disabled.is_none()) {
+                true => None,
+                false => group.deployments.iter().find_map(|d| d.config.disabled.as_deref()),
+            }
+        }
+        let groups = self.exact.values().chain(&self.wildcards).map(|g| (g.name.as_str(), disabled(g)));
+        let aliases = self.aliases.iter().filter(|(_, alias)| !alias.hidden).filter_map(|(name, _)| {
+            let resolved = self.resolve(name)?;
+            Some((name.as_str(), disabled(resolved.group)))
+        });
+        let mut listed: Vec<(&str, Option<&str>)> = groups.chain(aliases).collect();
+        listed.sort_unstable_by_key(|(name, _)| *name);
+        listed
     }
 
     /// The error for a model no group serves, listing those that exist.

@@ -1,5 +1,7 @@
-//! `GET /v1/models`: the model names this gateway serves, in OpenAI's list shape, or in
-//! Anthropic's when the client is an Anthropic SDK (it sends `anthropic-version`).
+//! `GET /v1/models`: the model names of the config, as LiteLLM lists them (its groups
+//! and aliases; a group none of whose deployments can serve is listed with
+//! `disabled`, its reason), in OpenAI's list shape, or in Anthropic's when the client
+//! is an Anthropic SDK (it sends `anthropic-version`).
 
 use axum::{Extension, Json};
 use http::HeaderMap;
@@ -8,17 +10,30 @@ use serde_json::{Value, json};
 use crate::pipeline::RequestContext;
 
 pub async fn list(Extension(ctx): Extension<RequestContext>, headers: HeaderMap) -> Json<Value> {
-    let names = ctx.snapshot.router.model_names();
+    let listed = ctx.snapshot.router.listed_models();
+    let with_reason = |mut model: Value, disabled: Option<&str>| {
+        if let Some(reason) = disabled {
+            model["disabled"] = json!(reason);
+        }
+        model
+    };
     if headers.contains_key("anthropic-version") {
-        let data: Vec<Value> = names
+        let data: Vec<Value> = listed
             .iter()
-            .map(|id| json!({ "type": "model", "id": id, "display_name": id, "created_at": "1970-01-01T00:00:00Z" }))
+            .map(|(id, disabled)| {
+                let model =
+                    json!({ "type": "model", "id": id, "display_name": id, "created_at": "1970-01-01T00:00:00Z" });
+                with_reason(model, *disabled)
+            })
             .collect();
-        return Json(json!({ "data": data, "has_more": false, "first_id": names.first(), "last_id": names.last() }));
+        let (first, last) = (listed.first().map(|m| m.0), listed.last().map(|m| m.0));
+        return Json(json!({ "data": data, "has_more": false, "first_id": first, "last_id": last }));
     }
-    let data: Vec<Value> = names
+    let data: Vec<Value> = listed
         .iter()
-        .map(|id| json!({ "id": id, "object": "model", "created": 0, "owned_by": "memory-proxy" }))
+        .map(|(id, disabled)| {
+            with_reason(json!({ "id": id, "object": "model", "created": 0, "owned_by": "memory-proxy" }), *disabled)
+        })
         .collect();
     Json(json!({ "object": "list", "data": data }))
 }
