@@ -130,6 +130,8 @@ const SUPERMEMORY_KEY_VAR: &str = "SUPERMEMORY_API_KEY";
 const DEFAULT_SUPERMEMORY_TIMEOUT: Duration = Duration::from_millis(1_500);
 
 const DEFAULT_RECALL_LIMIT: usize = 5;
+/// A hundred years: beyond it, "forever" is leaving the limit out.
+const MAX_RETENTION_DAYS: u64 = 36_500;
 const DEFAULT_MEMORY_TOKENS: u32 = 1_000;
 
 /// One entry of `model_list`: a way to serve the model group `model_name`.
@@ -466,8 +468,13 @@ fn memory(
             limit => limit,
         },
         max_age: match retention.max_age_days {
-            Some(0) => return Err(invalid("memory.retention.max_age_days", "must be above 0")),
-            days => days.map(|days| Duration::from_secs(days.saturating_mul(86_400))),
+            Some(days) if !(1..=MAX_RETENTION_DAYS).contains(&days) => {
+                return Err(invalid(
+                    "memory.retention.max_age_days",
+                    format!("must be 1 to {MAX_RETENTION_DAYS} (leave it out to keep memories forever)"),
+                ));
+            }
+            days => days.map(|days| Duration::from_secs(days * 86_400)),
         },
     };
     Ok(Some(MemoryConfig {

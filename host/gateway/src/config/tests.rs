@@ -320,7 +320,9 @@ fn the_embedding_and_extraction_models_are_models_of_the_list_and_retention_is_b
     assert!(unknown.starts_with("memory.embedding_model:") && unknown.contains("model_list"), "{unknown}");
     let unknown = with("{extraction_model: big}").unwrap_err().to_string();
     assert!(unknown.starts_with("memory.extraction_model:") && unknown.contains("`big`"), "{unknown}");
-    for zero in ["{retention: {max_memories: 0}}", "{retention: {max_age_days: 0}}"] {
+    for zero in
+        ["{retention: {max_memories: 0}}", "{retention: {max_age_days: 0}}", "{retention: {max_age_days: 200000000}}"]
+    {
         assert!(with(zero).unwrap_err().to_string().starts_with("memory.retention."), "{zero}");
     }
 }

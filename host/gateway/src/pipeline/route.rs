@@ -17,10 +17,12 @@ pub fn plan<'r>(router: &'r Router, model: &str, key: Option<&KeyEntry>) -> Resu
         .fallbacks(model, &first.group.name)
         .iter()
         .filter_map(|name| match router.group(name) {
-            Some(group) => Some(Resolved::fallback(group, model)),
-            None => router.resolve(name),
+            Some(group) => Some((name, Resolved::fallback(group, model))),
+            None => router.resolve(name).map(|resolved| (name, resolved)),
         })
-        .filter(|resolved| allowed(&resolved.group.name))
+        // The key may name the model the fallback names, or its group.
+        .filter(|(name, resolved)| allowed(name) || allowed(&resolved.group.name))
+        .map(|(_, resolved)| resolved)
         .collect::<Vec<_>>();
     Ok(std::iter::once(first).chain(fallbacks).collect())
 }

@@ -123,7 +123,16 @@ impl Services {
                 self.inner.local_model.get_or_init(memory::embedding::load_default).clone().map(Embeddings::Local)
             }
             Some(EmbeddingModel::Deployment(model)) => {
-                self.inner.embedding_calls.get().map(|calls| Embeddings::deployment(model, calls.clone()))
+                let mut backing: Vec<String> = config
+                    .deployments
+                    .iter()
+                    .filter(|d| &d.model_name == model)
+                    .map(|d| format!("{}/{}", d.provider.name, d.upstream_model))
+                    .collect();
+                backing.sort_unstable();
+                backing.dedup();
+                let backing = backing.join(",");
+                self.inner.embedding_calls.get().map(|calls| Embeddings::deployment(model, &backing, calls.clone()))
             }
         };
         self.inner.embeddings.store(embeddings.map(Arc::new));

@@ -1,6 +1,6 @@
 //! `GET /v1/models`: the model names of the config, as LiteLLM lists them (its groups
 //! and aliases; a group none of whose deployments can serve is listed with
-//! `disabled`, its reason), in OpenAI's list shape, or in Anthropic's when the client
+//! `"disabled": true`), in OpenAI's list shape, or in Anthropic's when the client
 //! is an Anthropic SDK (it sends `anthropic-version`).
 
 use axum::{Extension, Json};
@@ -11,9 +11,10 @@ use crate::pipeline::RequestContext;
 
 pub async fn list(Extension(ctx): Extension<RequestContext>, headers: HeaderMap) -> Json<Value> {
     let listed = ctx.snapshot.router.listed_models();
+    // Marked only: why is in `/health` (master key); any caller may list models.
     let with_reason = |mut model: Value, disabled: Option<&str>| {
-        if let Some(reason) = disabled {
-            model["disabled"] = json!(reason);
+        if disabled.is_some() {
+            model["disabled"] = json!(true);
         }
         model
     };

@@ -8,6 +8,7 @@
 //! vector records the model that made it, so a different model re-embeds them. The
 //! request path embeds only the query of a new question.
 
+use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -114,9 +115,11 @@ pub enum Embeddings {
 pub type CurrentEmbeddings = Arc<arc_swap::ArcSwapOption<Embeddings>>;
 
 impl Embeddings {
-    /// The embeddings of model group `model`.
-    pub fn deployment(model: &str, calls: Arc<dyn EmbeddingCalls>) -> Self {
-        Self::Deployment { model: model.to_owned(), id: format!("model_list:{model}"), calls }
+    /// The embeddings of model group `model`, whose deployments run `backing` (their
+    /// provider and upstream model): part of the vectors' id, so a group switched to
+    /// another model re-embeds rather than mixing two models' vectors.
+    pub fn deployment(model: &str, backing: &str, calls: Arc<dyn EmbeddingCalls>) -> Self {
+        Self::Deployment { model: model.to_owned(), id: format!("model_list:{model}={backing}"), calls }
     }
 
     /// Stored with every vector made: vectors of another id count as missing.
@@ -217,6 +220,8 @@ pub struct Indexer {
 
 const BATCH: i64 = 32;
 const MADE: usize = 1_024;
+/// Tries at a memory the model refuses before it is left out (until the next start).
+const MAX_FAILURES: u32 = 3;
 const RETRY_AFTER: Duration = Duration::from_secs(30);
 
 impl Indexer {
@@ -231,11 +236,12 @@ impl Indexer {
         let notify = Arc::new(Notify::new());
         let made = Arc::new(Mutex::new(LruCache::new(NonZeroUsize::new(MADE).unwrap_or(NonZeroUsize::MIN))));
         let (woken, ready) = (notify.clone(), made.clone());
+        let failures = Mutex::new(HashMap::new());
         tokio::spawn(async move {
             loop {
                 let current = embeddings.load_full();
                 if let Some(embeddings) = current {
-                    match index_some(&database, &embeddings, &vectors, &ready).await {
+                    match index_some(&database, &embeddings, &vectors, &ready, &failures).await {
                         // More may be waiting: go on at once.
                         Ok(true) => continue,
                         Ok(false) => {}
@@ -266,14 +272,23 @@ struct Pending {
     id: String,
 }
 
-/// Embeds one batch, one call per scope; true when it was full (more may wait).
+/// Embeds one batch, one call per scope; true when it was full (more may wait). A
+/// memory the model keeps refusing (too long for it, say) is left out after
+/// [`MAX_FAILURES`] tries, until the next start: it is still found by its words, and
+/// it no longer holds back the memories after it.
 async fn index_some(
     database: &Database,
     embeddings: &Embeddings,
     cache: &VectorCache,
     made: &Mutex<LruCache<String, Embedded>>,
+    failures: &Mutex<HashMap<i64, u32>>,
 ) -> anyhow::Result<bool> {
     let model = embeddings.id().to_owned();
+    let skipped: Vec<i64> = {
+        let failures = failures.lock().unwrap_or_else(|p| p.into_inner());
+        failures.iter().filter(|(_, count)| **count >= MAX_FAILURES).map(|(rowid, _)| *rowid).collect()
+    };
+    let limit = BATCH + skipped.len() as i64;
     let pending = database
         .with(move |connection| {
             let mut select = connection.prepare_cached(
@@ -281,7 +296,7 @@ async fn index_some(
                  LEFT JOIN memory_vectors v ON v.memory_rowid = m.rowid AND v.model = ?1
                  WHERE v.memory_rowid IS NULL AND m.superseded_by IS NULL ORDER BY m.scope LIMIT ?2",
             )?;
-            let rows = select.query_map(params![model, BATCH], |row| {
+            let rows = select.query_map(params![model, limit], |row| {
                 Ok(Pending {
                     rowid: row.get(0)?,
                     token: row.get(1)?,
@@ -293,12 +308,15 @@ async fn index_some(
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await?;
+    let pending: Vec<Pending> =
+        pending.into_iter().filter(|p| !skipped.contains(&p.rowid)).take(BATCH as usize).collect();
     if pending.is_empty() {
         return Ok(false);
     }
     let full = pending.len() as i64 == BATCH;
     let model = embeddings.id();
-    let mut vectors: Vec<(i64, String, Vec<f32>)> = Vec::with_capacity(pending.len());
+    let mut vectors: Vec<(i64, String, String, Vec<f32>)> = Vec::with_capacity(pending.len());
+    let mut last_error = None;
     for group in pending.chunk_by(|a, b| a.token == b.token) {
         // The vectors made already by this model; the rest are embedded here.
         let mut missing = Vec::new();
@@ -307,7 +325,7 @@ async fn index_some(
             for memory in group {
                 match made.pop(&memory.id) {
                     Some(embedded) if embedded.model == model => {
-                        vectors.push((memory.rowid, memory.token.clone(), embedded.vector));
+                        vectors.push((memory.rowid, memory.token.clone(), memory.id.clone(), embedded.vector));
                     }
                     _ => missing.push(memory),
                 }
@@ -317,26 +335,51 @@ async fn index_some(
             continue;
         }
         let texts = missing.iter().map(|m| m.text.clone()).collect();
-        let embedded = embeddings.embed(&missing[0].scope, texts).await?;
-        vectors.extend(missing.iter().zip(embedded).map(|(m, vector)| (m.rowid, m.token.clone(), vector)));
+        match embeddings.embed(&missing[0].scope, texts).await {
+            Ok(embedded) => vectors.extend(
+                missing.iter().zip(embedded).map(|(m, vector)| (m.rowid, m.token.clone(), m.id.clone(), vector)),
+            ),
+            // One memory may be what the model refuses: each alone, counting failures.
+            Err(_) => {
+                for memory in missing {
+                    match embeddings.embed_one(&memory.scope, &memory.text).await {
+                        Ok(vector) => vectors.push((memory.rowid, memory.token.clone(), memory.id.clone(), vector)),
+                        Err(error) => {
+                            *failures.lock().unwrap_or_else(|p| p.into_inner()).entry(memory.rowid).or_default() += 1;
+                            last_error = Some(error);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if vectors.is_empty() {
+        return Err(last_error.unwrap_or_else(|| anyhow::anyhow!("no memory could be embedded")));
     }
     let id = model.to_owned();
-    let vectors = database
+    let written = database
         .with(move |connection| {
             let transaction = connection.transaction()?;
+            let mut written = Vec::with_capacity(vectors.len());
             {
+                // Only for a memory still there: it may have been deleted (or its rowid
+                // reused) while the model worked.
                 let mut upsert = transaction.prepare_cached(
-                    "INSERT OR REPLACE INTO memory_vectors (memory_rowid, scope, model, vector) VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT OR REPLACE INTO memory_vectors (memory_rowid, scope, model, vector)
+                     SELECT ?1, ?2, ?3, ?4 WHERE EXISTS
+                       (SELECT 1 FROM memories WHERE rowid = ?1 AND id = ?5 AND superseded_by IS NULL)",
                 )?;
-                for (rowid, scope, vector) in &vectors {
-                    upsert.execute(params![rowid, scope, id, to_bytes(vector)])?;
+                for (rowid, scope, memory_id, vector) in vectors {
+                    if upsert.execute(params![rowid, scope, id, to_bytes(&vector), memory_id])? > 0 {
+                        written.push((rowid, scope, vector));
+                    }
                 }
             }
             transaction.commit()?;
-            Ok(vectors)
+            Ok(written)
         })
         .await?;
-    for (rowid, scope, vector) in &vectors {
+    for (rowid, scope, vector) in &written {
         cache.insert(scope, model, *rowid, vector);
     }
     Ok(full)

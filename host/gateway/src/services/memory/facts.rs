@@ -191,6 +191,11 @@ pub async fn apply(
         .with(move |connection| {
             let token = scope_token;
             let transaction = connection.transaction()?;
+            // Off the queue first: a turn no longer there was deleted with its scope
+            // while the model worked on it, and leaves nothing.
+            if transaction.execute("DELETE FROM memory_extractions WHERE id = ?1", [&turn.id])? == 0 {
+                return Ok((Applied::default(), Vec::new(), Vec::new()));
+            }
             let known_vectors: Vec<Option<Vec<f32>>> = match &model {
                 Some(model) => known.iter().map(|m| vector_of(&transaction, &m.id, model)).collect::<Result<_, _>>()?,
                 None => vec![None; known.len()],
@@ -209,12 +214,15 @@ pub async fn apply(
                     created_at: turn.created_at,
                     ..NewMemory::new(turn.scope.clone(), turn.client.clone(), turn.request_id.clone(), &fact.text)
                 };
-                if repeats || !store::insert(&transaction, &memory)? {
+                let stored = if repeats { None } else { store::insert(&transaction, &memory)? };
+                let Some(rowid) = stored else {
                     applied.merged += 1;
                     continue;
-                }
+                };
                 applied.stored += 1;
-                let rowid = transaction.last_insert_rowid();
+                // The id it is stored under: its own, or that of the superseded memory
+                // it made current again.
+                let id: String = transaction.query_row("SELECT id FROM memories WHERE rowid = ?1", [rowid], |row| row.get(0))?;
                 if let (Some(model), Some(vector)) = (&model, &vector) {
                     transaction
                         .prepare_cached(
@@ -228,7 +236,7 @@ pub async fn apply(
                         .query_row(
                             "UPDATE memories SET superseded_by = ?1, superseded_at = ?2
                              WHERE id = ?3 AND scope = ?4 AND superseded_by IS NULL RETURNING rowid",
-                            params![memory.id, now_ms(), old, token],
+                            params![id, now_ms(), old, token],
                             |row| row.get(0),
                         )
                         .optional()?;
@@ -240,7 +248,6 @@ pub async fn apply(
                 }
                 kept.push((memory.text, vector));
             }
-            transaction.execute("DELETE FROM memory_extractions WHERE id = ?1", [&turn.id])?;
             transaction.commit()?;
             Ok((applied, added, retired))
         })
@@ -426,8 +433,10 @@ async fn store_turn(host: &impl Host, turn: &NewMemory) -> anyhow::Result<()> {
         .database
         .with(move |connection| {
             let transaction = connection.transaction()?;
-            store::insert(&transaction, &turn)?;
-            transaction.execute("DELETE FROM memory_extractions WHERE id = ?1", [&turn.id])?;
+            // A turn no longer queued was deleted with its scope meanwhile.
+            if transaction.execute("DELETE FROM memory_extractions WHERE id = ?1", [&turn.id])? > 0 {
+                store::insert(&transaction, &turn)?;
+            }
             transaction.commit()?;
             Ok(())
         })
@@ -592,6 +601,41 @@ mod tests {
             ["The staging database is on port 6543."]
         );
         assert_eq!(waiting(&host).await, 0);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_fact_that_changes_back_makes_the_superseded_memory_current_again() {
+        let ana = Scope { user: "ana".into(), project: None };
+        let (host, dir) = host(vec![
+            facts(json!([{ "text": "Staging is on port 6543.", "replaces": ["m1"] }])),
+            facts(json!([{ "text": "Staging is on port 5433.", "replaces": ["m1"] }])),
+        ]);
+        host.store.add(NewMemory::new(ana.clone(), None, None, "Staging is on port 5433.")).await.unwrap();
+        for said in ["User: staging moved to port 6543", "User: staging is back on port 5433"] {
+            queue(&host, &NewMemory::new(ana.clone(), None, None, said)).await;
+            drain(&host).await.unwrap();
+        }
+        let all = host.store.all(&ana).await.unwrap();
+        let (first, second) = (&all[0], &all[1]);
+        assert_eq!(first.text, "Staging is on port 5433.");
+        assert_eq!(first.superseded_by, None, "current again");
+        assert_eq!(second.superseded_by.as_deref(), Some(first.id.as_str()));
+        let found = host.store.search(&ana, "staging port", 5).await.unwrap();
+        assert_eq!(found.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["Staging is on port 5433."]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_turn_whose_scope_was_deleted_meanwhile_leaves_nothing() {
+        let ana = Scope { user: "ana".into(), project: None };
+        let (host, dir) = host(Vec::new());
+        let turn = NewMemory::new(ana.clone(), None, None, "User: the cat is called Miso");
+        queue(&host, &turn).await;
+        host.store.delete_scope(&ana).await.unwrap();
+        let fact = vec![Fact { text: "The cat is called Miso.".into(), replaces: Vec::new() }];
+        assert_eq!(apply(&host.store.facts_target(), &turn, fact, &[]).await.unwrap(), Applied::default());
+        assert!(host.store.all(&ana).await.unwrap().is_empty());
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -73,6 +73,9 @@ const MAX_TERMS: usize = 16;
 /// by a rare word, bounded for common ones.
 const CANDIDATES: usize = 100;
 
+/// How long a request waits for its question's embedding (an embedding deployment
+/// may hang) before it recalls by words alone.
+const QUERY_EMBEDDING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 /// Below this cosine similarity a memory is not related enough to recall by meaning.
 const SIMILARITY_FLOOR: f32 = 0.3;
 /// Reciprocal rank fusion's constant: how much the top ranks outweigh the next.
@@ -125,15 +128,24 @@ impl MemoryStore {
         if (terms.is_empty() && embeddings.is_none()) || limit == 0 || query.trim().is_empty() {
             return Ok((Vec::new(), None));
         }
-        // A model that fails (a deployment that is down) leaves the words to recall by.
+        // A model that fails or hangs (a deployment down or overloaded) leaves the
+        // words to recall by.
         let embedded = match &embeddings {
-            Some(embeddings) => match embeddings.embed_one(scope, query).await {
-                Ok(vector) => Some(Embedded { model: embeddings.id().to_owned(), vector }),
-                Err(error) => {
-                    tracing::warn!("the query could not be embedded; recalling by its words: {error:#}");
-                    None
+            Some(embeddings) => {
+                match tokio::time::timeout(QUERY_EMBEDDING_TIMEOUT, embeddings.embed_one(scope, query)).await {
+                    Ok(Ok(vector)) => Some(Embedded { model: embeddings.id().to_owned(), vector }),
+                    Ok(Err(error)) => {
+                        tracing::warn!("the query could not be embedded; recalling by its words: {error:#}");
+                        None
+                    }
+                    Err(_) => {
+                        tracing::warn!(
+                            "the query's embedding took over {QUERY_EMBEDDING_TIMEOUT:?}; recalling by its words"
+                        );
+                        None
+                    }
                 }
-            },
+            }
             None => None,
         };
         let meaning = embedded.clone().map(|e| (e.model, e.vector));
@@ -306,9 +318,12 @@ impl MemoryStore {
         self.database
             .with(move |connection| {
                 let transaction = connection.transaction()?;
-                let id = match insert(&transaction, &memory)? {
-                    true => memory.id,
-                    false => transaction.query_row(
+                let stored = insert(&transaction, &memory)?;
+                let id = match stored {
+                    Some(rowid) => {
+                        transaction.query_row("SELECT id FROM memories WHERE rowid = ?1", [rowid], |row| row.get(0))?
+                    }
+                    None => transaction.query_row(
                         "SELECT id FROM memories WHERE scope = ?1 AND fingerprint = ?2",
                         params![memory.scope.token(), memory.fingerprint],
                         |row| row.get(0),
@@ -327,7 +342,7 @@ impl MemoryStore {
                 let transaction = connection.transaction()?;
                 let mut stored = 0;
                 for memory in &memories {
-                    stored += usize::from(insert(&transaction, memory)?);
+                    stored += usize::from(insert(&transaction, memory)?.is_some());
                 }
                 transaction.commit()?;
                 Ok(stored)
@@ -361,10 +376,11 @@ impl MemoryStore {
     }
 }
 
-/// Stores and indexes `memory` in `transaction`; false when it was stored before (its
-/// id, or its fingerprint in its scope), so a replayed write or a resent turn cannot
-/// duplicate.
-pub fn insert(transaction: &Transaction<'_>, memory: &NewMemory) -> rusqlite::Result<bool> {
+/// Stores and indexes `memory` in `transaction`: the rowid it is stored under, or None
+/// when it is there already (its id, or its fingerprint in its scope), so a replayed
+/// write or a resent turn cannot duplicate. A superseded memory of the same
+/// fingerprint is current again (a fact that changed back), with this one's time.
+pub fn insert(transaction: &Transaction<'_>, memory: &NewMemory) -> rusqlite::Result<Option<i64>> {
     let mut insert = transaction.prepare_cached(
         "INSERT OR IGNORE INTO memories (id, scope, user_id, project, client, request_id, text, created_at, fingerprint)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -382,9 +398,21 @@ pub fn insert(transaction: &Transaction<'_>, memory: &NewMemory) -> rusqlite::Re
         memory.fingerprint,
     ])?;
     if inserted > 0 {
-        index(transaction, transaction.last_insert_rowid(), &token, &memory.text)?;
+        let rowid = transaction.last_insert_rowid();
+        index(transaction, rowid, &token, &memory.text)?;
+        return Ok(Some(rowid));
     }
-    Ok(inserted > 0)
+    let revived: Option<(i64, String)> = transaction
+        .prepare_cached(
+            "UPDATE memories SET superseded_by = NULL, superseded_at = NULL, created_at = ?3
+             WHERE scope = ?1 AND fingerprint = ?2 AND superseded_by IS NOT NULL RETURNING rowid, text",
+        )?
+        .query_row(params![token, memory.fingerprint, memory.created_at], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    if let Some((rowid, text)) = &revived {
+        index(transaction, *rowid, &token, text)?;
+    }
+    Ok(revived.map(|(rowid, _)| rowid))
 }
 
 /// Rebuilds the full-text index when its words are of an older form, in one
@@ -496,14 +524,16 @@ fn nearest(
         .collect();
     best.sort_by(|a, b| b.0.total_cmp(&a.0));
     best.truncate(CANDIDATES);
+    // The scope is checked again: a cached vector may outlive its memory (deleted by
+    // the command line, say) and its rowid be reused by another scope's.
     let mut select = connection.prepare_cached(concat!(
         "SELECT ",
         columns!(),
-        " FROM memories WHERE rowid = ?1 AND superseded_by IS NULL"
+        " FROM memories WHERE rowid = ?1 AND scope = ?2 AND superseded_by IS NULL"
     ))?;
     let mut found = Vec::with_capacity(best.len());
     for (similarity, rowid) in best {
-        if let Some(memory) = select.query_row([rowid], stored).optional()? {
+        if let Some(memory) = select.query_row(params![rowid, token], stored).optional()? {
             found.push((similarity, memory));
         }
     }
