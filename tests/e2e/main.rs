@@ -9,6 +9,7 @@ mod config;
 mod dashboard;
 mod errors;
 mod keys;
+mod litellm_configs;
 mod memory;
 mod passthrough;
 mod plugins;
