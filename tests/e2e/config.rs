@@ -143,3 +143,38 @@ async fn json_logs_carry_the_request_id() {
     assert!(!of_request.is_empty(), "every line of the request carries its id: {logs}");
     assert!(of_request.iter().any(|l| l["message"] == "request completed" && l["status"] == 200));
 }
+
+/// The shipped config.yaml, alone in a folder with no plugin folder beside it: the
+/// built-in plugins inside the binary detect the client and translate.
+#[tokio::test]
+async fn the_shipped_config_alone_in_a_folder_runs_on_the_built_in_plugins() {
+    let mock = Mock::start();
+    let shipped = std::fs::read_to_string(e2e::repo_root().join("config.yaml")).unwrap();
+    let config = shipped.replace("http://127.0.0.1:8765", &mock.url);
+    let folder = e2e::TempDir::new();
+    let no_plugins = folder.path.join("no-plugins-here");
+    let launch = Launch { dir: Some(&folder.path), plugins_dir: Some(&no_plugins), ..Launch::default() };
+    let gateway = Gateway::launch(&config, launch).unwrap();
+    let logs = gateway.logs();
+    assert!(!logs.contains("plugin not loaded"), "{logs}");
+    assert_eq!(logs.matches("origin=\"built-in\"").count(), 7, "every built-in plugin, from the binary: {logs}");
+
+    let who: Value = gateway
+        .get("/memory-routing/info")
+        .header("user-agent", "OpenAIClientImpl/Java")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(who["user_id"], "pycharm-ai", "the header detector with the config's user_id_mappings: {who}");
+
+    let body = json!({ "model": "claude-demo", "messages": [{ "role": "user", "content": "hello" }] });
+    let response = gateway.post("/v1/chat/completions").json(&body).send().await.unwrap();
+    assert_eq!(response.status(), 200, "translated by the built-in Anthropic adapter");
+    let answer: Value = response.json().await.unwrap();
+    assert!(answer["choices"][0]["message"]["content"].as_str().unwrap().contains("You said: hello"));
+    assert_eq!(mock.calls().await.last().unwrap()["path"], "/v1/messages");
+    assert!(!no_plugins.exists() && !folder.path.join("plugins").exists(), "no folder made beside the config");
+}

@@ -89,6 +89,12 @@ fn build_plugins() -> Result<(), String> {
         if !name.ends_with(".wasm") || name.starts_with("test_") {
             continue;
         }
+        // An unchanged plugin keeps its file (and its time): the gateway embeds the
+        // built-in ones and is rebuilt when they change.
+        let placed = dist.join(&name);
+        if std::fs::read(&placed).ok() == std::fs::read(entry.path()).ok() {
+            continue;
+        }
         // Copy to a temporary name, then rename: a running gateway watching dist/
         // never sees a half-written file.
         let temporary = dist.join(format!(".{name}.tmp"));

@@ -51,7 +51,9 @@ pub fn watch(state: AppState, config_path: PathBuf) -> anyhow::Result<tokio::tas
         }
     })?;
     debouncer.watch(&config_path, RecursiveMode::NonRecursive)?;
-    if let Err(e) = debouncer.watch(&plugin_dir, RecursiveMode::NonRecursive) {
+    if !plugin_dir.is_dir() {
+        info!("no plugin folder at {}: the built-in plugins serve", plugin_dir.display());
+    } else if let Err(e) = debouncer.watch(&plugin_dir, RecursiveMode::NonRecursive) {
         warn!("not watching the plugin folder {}: {e}", plugin_dir.display());
     }
     info!(config = %config_path.display(), plugins = %plugin_dir.display(), "watching for changes");

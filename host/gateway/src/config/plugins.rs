@@ -165,8 +165,18 @@ pub fn validate(
             .collect(),
     };
     let provider_adapters = specs(adapters, "plugins.provider_adapters", Hook::Adapter, &defaults)?;
+    // Compiled plugins are cached beside them; without a plugin folder (the built-in
+    // plugins alone), in the user's cache rather than a folder made beside the config.
+    let cache_directory = match raw.cache_directory {
+        Some(dir) => Some(base_dir.join(dir)),
+        None if directory.is_dir() => Some(directory.join(".cache")),
+        None => lookup("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| lookup("HOME").map(|home| PathBuf::from(home).join(".cache")))
+            .map(|cache| cache.join("memory-proxy/plugin-cache")),
+    };
     Ok(PluginsConfig {
-        cache_directory: Some(raw.cache_directory.map_or_else(|| directory.join(".cache"), |d| base_dir.join(d))),
+        cache_directory,
         directory,
         max_failures: raw.max_failures.unwrap_or(DEFAULT_MAX_FAILURES).max(1),
         detectors,

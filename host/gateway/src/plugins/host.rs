@@ -82,8 +82,18 @@ impl PluginHost {
         max_failures: u32,
         earlier: Option<&Arc<Plugin>>,
     ) -> Result<Arc<Plugin>, String> {
-        let bytes =
-            tokio::fs::read(&spec.file).await.map_err(|e| format!("cannot read {}: {e}", spec.file.display()))?;
+        let (bytes, origin) = match tokio::fs::read(&spec.file).await {
+            Ok(bytes) => (bytes, "file"),
+            // No such file: the built-in plugin of that name, if there is one.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                let name = spec.file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                match super::builtin::component(name) {
+                    Some(bytes) => (bytes.to_vec(), "built-in"),
+                    None => return Err(format!("cannot read {}: {error}", spec.file.display())),
+                }
+            }
+            Err(error) => return Err(format!("cannot read {}: {error}", spec.file.display())),
+        };
         let hash = hex(&Sha256::digest(&bytes));
         if let Some(earlier) = earlier.filter(|p| p.hash == hash && p.spec == *spec && !p.disabled()) {
             return Ok(earlier.clone());
@@ -109,6 +119,7 @@ impl PluginHost {
             version = %plugin.metadata.version,
             api = %plugin.metadata.api,
             hash = %&plugin.hash[..12],
+            origin,
             "plugin loaded"
         );
         Ok(Arc::new(plugin))

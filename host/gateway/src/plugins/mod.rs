@@ -7,6 +7,7 @@
 //! - [`hooks`]: what the request pipeline calls (detect, inject, translate);
 
 pub mod bindings;
+pub mod builtin;
 pub mod hooks;
 pub mod host;
 mod kv;
