@@ -16,8 +16,8 @@ const BUILT_IN: [&str; 7] = [
     "gemini_adapter.wasm",
 ];
 
-fn main() {
-    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
     let dist = manifest.join("../../plugins/dist");
     let mut code = String::from(
         "/// The built-in plugins: file name and component bytes.\npub const FILES: &[(&str, &[u8])] = &[\n",
@@ -27,9 +27,7 @@ fn main() {
         let path = dist.join(file);
         println!("cargo:rerun-if-changed={}", path.display());
         match path.canonicalize() {
-            Ok(path) => {
-                writeln!(code, "    ({file:?}, include_bytes!({:?})),", path.display().to_string()).expect("a string")
-            }
+            Ok(path) => writeln!(code, "    ({file:?}, include_bytes!({:?})),", path.display().to_string())?,
             Err(_) => missing.push(file),
         }
     }
@@ -40,6 +38,6 @@ fn main() {
             missing.join(", ")
         );
     }
-    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("builtin_plugins.rs");
-    std::fs::write(out, code).expect("write the built-in plugin table");
+    std::fs::write(PathBuf::from(std::env::var("OUT_DIR")?).join("builtin_plugins.rs"), code)?;
+    Ok(())
 }
