@@ -340,6 +340,9 @@ fn validate(
         }
     }
 
+    // A model name a deployment serves: its own, or one its wildcard matches.
+    let served =
+        |name: &str| deployments.iter().any(|d| d.model_name == name || wildcard_match(&d.model_name, name).is_some());
     let mut fallbacks = BTreeMap::new();
     for (setting, list) in
         [("litellm_settings.fallbacks", &litellm.fallbacks), ("router_settings.fallbacks", &router.fallbacks)]
@@ -347,9 +350,7 @@ fn validate(
         for (i, entry) in list.iter().flatten().enumerate() {
             for (from, to) in entry {
                 for name in std::iter::once(from).chain(to) {
-                    let served =
-                        |d: &DeploymentConfig| &d.model_name == name || wildcard_match(&d.model_name, name).is_some();
-                    if !deployments.iter().any(served) {
+                    if !served(name) {
                         return Err(invalid(
                             format!("{setting}[{i}]"),
                             format!("`{name}` is not a model_name in model_list, nor served by a wildcard one"),
@@ -361,8 +362,6 @@ fn validate(
         }
     }
 
-    let served =
-        |name: &str| deployments.iter().any(|d| d.model_name == name || wildcard_match(&d.model_name, name).is_some());
     let mut aliases = BTreeMap::new();
     for (alias, target) in &router.model_group_alias {
         let (model, hidden) = match target {

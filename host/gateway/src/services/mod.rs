@@ -201,8 +201,7 @@ impl Services {
             self.inner.supermemory_sender.notify.notify_one();
             return;
         }
-        let config = self.snapshot().config.clone();
-        if config.memory.as_ref().is_some_and(|m| m.extraction_model.is_some()) {
+        if self.snapshot().config.memory.as_ref().is_some_and(|m| m.extraction_model.is_some()) {
             self.inner.journal.extraction(memory);
             self.inner.extraction.notify_one();
             return;

@@ -191,9 +191,7 @@ pub async fn apply(
         .with(move |connection| {
             let token = scope_token;
             let transaction = connection.transaction()?;
-            // Off the queue first: a turn no longer there was deleted with its scope
-            // while the model worked on it, and leaves nothing.
-            if transaction.execute("DELETE FROM memory_extractions WHERE id = ?1", [&turn.id])? == 0 {
+            if !take_from_queue(&transaction, &turn.id)? {
                 return Ok((Applied::default(), Vec::new(), Vec::new()));
             }
             let known_vectors: Vec<Option<Vec<f32>>> = match &model {
@@ -261,6 +259,12 @@ pub async fn apply(
         target.vectors.remove(&token, rowid);
     }
     Ok(applied)
+}
+
+/// Takes turn `id` off the queue; false when it is no longer there: it was deleted with
+/// its scope while the model worked on it, and must leave nothing.
+fn take_from_queue(transaction: &Transaction<'_>, id: &str) -> rusqlite::Result<bool> {
+    Ok(transaction.prepare_cached("DELETE FROM memory_extractions WHERE id = ?1")?.execute([id])? > 0)
 }
 
 /// The vector of memory `id` by `model`, if it has one yet.
@@ -433,8 +437,7 @@ async fn store_turn(host: &impl Host, turn: &NewMemory) -> anyhow::Result<()> {
         .database
         .with(move |connection| {
             let transaction = connection.transaction()?;
-            // A turn no longer queued was deleted with its scope meanwhile.
-            if transaction.execute("DELETE FROM memory_extractions WHERE id = ?1", [&turn.id])? > 0 {
+            if take_from_queue(&transaction, &turn.id)? {
                 store::insert(&transaction, &turn)?;
             }
             transaction.commit()?;

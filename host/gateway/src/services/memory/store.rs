@@ -128,24 +128,8 @@ impl MemoryStore {
         if (terms.is_empty() && embeddings.is_none()) || limit == 0 || query.trim().is_empty() {
             return Ok((Vec::new(), None));
         }
-        // A model that fails or hangs (a deployment down or overloaded) leaves the
-        // words to recall by.
         let embedded = match &embeddings {
-            Some(embeddings) => {
-                match tokio::time::timeout(QUERY_EMBEDDING_TIMEOUT, embeddings.embed_one(scope, query)).await {
-                    Ok(Ok(vector)) => Some(Embedded { model: embeddings.id().to_owned(), vector }),
-                    Ok(Err(error)) => {
-                        tracing::warn!("the query could not be embedded; recalling by its words: {error:#}");
-                        None
-                    }
-                    Err(_) => {
-                        tracing::warn!(
-                            "the query's embedding took over {QUERY_EMBEDDING_TIMEOUT:?}; recalling by its words"
-                        );
-                        None
-                    }
-                }
-            }
+            Some(embeddings) => embed_query(embeddings, scope, query).await,
             None => None,
         };
         let meaning = embedded.clone().map(|e| (e.model, e.vector));
@@ -413,6 +397,22 @@ pub fn insert(transaction: &Transaction<'_>, memory: &NewMemory) -> rusqlite::Re
         index(transaction, *rowid, &token, text)?;
     }
     Ok(revived.map(|(rowid, _)| rowid))
+}
+
+/// The query's embedding; none when the model fails or hangs (a deployment down or
+/// overloaded): the words are left to recall by.
+async fn embed_query(embeddings: &Embeddings, scope: &Scope, query: &str) -> Option<Embedded> {
+    match tokio::time::timeout(QUERY_EMBEDDING_TIMEOUT, embeddings.embed_one(scope, query)).await {
+        Ok(Ok(vector)) => Some(Embedded { model: embeddings.id().to_owned(), vector }),
+        Ok(Err(error)) => {
+            tracing::warn!("the query could not be embedded; recalling by its words: {error:#}");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("the query's embedding took over {QUERY_EMBEDDING_TIMEOUT:?}; recalling by its words");
+            None
+        }
+    }
 }
 
 /// Rebuilds the full-text index when its words are of an older form, in one
