@@ -13,6 +13,7 @@ mod litellm_configs;
 mod memory;
 mod passthrough;
 mod plugins;
+mod providers;
 mod routing;
 mod server;
 mod streaming;

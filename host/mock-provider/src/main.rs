@@ -1,5 +1,6 @@
-//! A mock LLM provider speaking OpenAI chat completions, responses and embeddings and
-//! Anthropic messages, with streaming. It drives the tests, the benchmark and the offline demo.
+//! A mock LLM provider speaking OpenAI chat completions, responses and embeddings,
+//! Anthropic messages and Gemini's generateContent, with streaming. It drives the
+//! tests, the benchmark and the offline demo.
 //!
 //! Control endpoints (for tests):
 //! - `GET /_mock/requests`: every request received, with headers and body, and whether
@@ -11,7 +12,9 @@
 //! It also plays Supermemory's REST API (`supermemory`), for the memory backend's tests.
 
 mod anthropic;
+mod bedrock;
 mod facts;
+mod gemini;
 mod openai;
 mod reply;
 mod responses;
@@ -120,6 +123,9 @@ async fn dispatch(
     if supermemory::serves(&path) {
         return supermemory::handle(state, request).await;
     }
+    if bedrock::serves(&path) {
+        return bedrock::invoke(state, request).await;
+    }
     // Supermemory's router: `/v3/<provider URL>/<provider path>`, answered as the
     // provider would (the paths end the same), with the router's own headers.
     if path.starts_with("/v3/") {
@@ -143,6 +149,10 @@ async fn answer(state: Arc<MockState>, request: axum::extract::Request) -> axum:
     }
     if method != axum::http::Method::POST {
         return (axum::http::StatusCode::NOT_FOUND, "not found").into_response();
+    }
+    // Gemini names the model in the path and wants its key checked before anything.
+    if gemini::serves(&path) {
+        return gemini::generate(state, request).await;
     }
     let Ok(exchange) = state::Exchange::receive(&state, request).await else {
         return (axum::http::StatusCode::BAD_REQUEST, "unreadable body").into_response();

@@ -30,6 +30,8 @@ pub struct Recorded {
     pub id: u64,
     pub method: String,
     pub path: String,
+    /// The query string, when there was one (Azure's `api-version=...`).
+    pub query: Option<String>,
     pub headers: BTreeMap<String, String>,
     /// The body as JSON, or as a string when it was not JSON.
     pub body: Value,
@@ -49,6 +51,9 @@ pub struct Fault {
     /// Answer with this status and an error body in the API's shape.
     #[serde(default)]
     pub status: Option<u16>,
+    /// The error body's message, instead of "mock fault: status N".
+    #[serde(default)]
+    pub message: Option<String>,
     /// A `retry-after` header to send with the status.
     #[serde(default)]
     pub retry_after: Option<String>,
@@ -137,8 +142,10 @@ impl Exchange {
         let bytes = axum::body::to_bytes(body, 64 * 1024 * 1024).await.map_err(|_| ())?;
         let body: Value = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-        let model = body["model"].as_str().unwrap_or_default().to_owned();
-        let stream = body["stream"].as_bool().unwrap_or(false);
+        // Gemini names the model and streaming in the path, not the body.
+        let path = parts.uri.path();
+        let model = body["model"].as_str().or_else(|| crate::gemini::model_of(path)).unwrap_or_default().to_owned();
+        let stream = body["stream"].as_bool().unwrap_or(false) || crate::gemini::streams(path);
         let id = state.next_id.fetch_add(1, Ordering::Relaxed);
         if state.options.record_limit > 0 {
             let headers = parts
@@ -154,6 +161,7 @@ impl Exchange {
                 id,
                 method: parts.method.to_string(),
                 path: parts.uri.path().to_owned(),
+                query: parts.uri.query().map(str::to_owned),
                 headers,
                 body: body.clone(),
                 stream_cancelled: false,
@@ -175,7 +183,11 @@ impl Exchange {
     /// The fault's error response, shaped by `error_body`, if the fault sets a status.
     pub fn fault_response(&self, error_body: impl Fn(u16) -> Value) -> Option<Response> {
         let status = StatusCode::from_u16(self.fault.status?).ok()?;
-        let mut response = (status, Json(error_body(status.as_u16()))).into_response();
+        let mut body = error_body(status.as_u16());
+        if let Some(message) = &self.fault.message {
+            body["error"]["message"] = Value::String(message.clone());
+        }
+        let mut response = (status, Json(body)).into_response();
         if let Some(retry_after) = self.fault.retry_after.as_deref().and_then(|v| v.parse().ok()) {
             response.headers_mut().insert("retry-after", retry_after);
         }

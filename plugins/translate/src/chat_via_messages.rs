@@ -18,12 +18,16 @@ pub fn request(body: Value, options: &Options) -> Result<Value, TranslateError> 
     let mut system = Vec::new();
     let mut max_tokens = None;
     let mut parallel_tool_calls = true;
+    let mut reasoning_effort = None;
 
     for (key, value) in source {
         match key.as_str() {
-            "model" | "temperature" | "top_p" | "stream" => {
+            // `thinking` and `top_k` are Anthropic's own, which LiteLLM lets OpenAI
+            // clients (and `litellm_params` defaults) send.
+            "model" | "temperature" | "top_p" | "stream" | "thinking" | "top_k" => {
                 out.insert(key, value);
             }
+            "reasoning_effort" => reasoning_effort = Some(value),
             "messages" => {
                 let (messages, system_parts) = messages(value)?;
                 system = system_parts;
@@ -69,6 +73,20 @@ pub fn request(body: Value, options: &Options) -> Result<Value, TranslateError> 
         }
     }
     reject_unsupported(&unsupported, "Anthropic", options)?;
+    if let Some(effort) = reasoning_effort.filter(|_| !out.contains_key("thinking")) {
+        match thinking_budget(&effort) {
+            Some(budget) => {
+                out.insert("thinking".into(), json!({ "type": "enabled", "budget_tokens": budget }));
+            }
+            None if effort.as_str() == Some("none") || effort.is_null() => {}
+            None => {
+                return Err(TranslateError::param(
+                    "reasoning_effort",
+                    format!("`reasoning_effort` must be none, minimal, low, medium or high, got {effort}"),
+                ));
+            }
+        }
+    }
 
     if !out.contains_key("messages") {
         return Err(TranslateError::param("messages", "`messages` is required"));
@@ -87,6 +105,16 @@ pub fn request(body: Value, options: &Options) -> Result<Value, TranslateError> 
         }
     }
     Ok(Value::Object(out))
+}
+
+/// LiteLLM's thinking budget for an OpenAI `reasoning_effort`.
+fn thinking_budget(effort: &Value) -> Option<u64> {
+    match effort.as_str()? {
+        "minimal" | "low" => Some(1024),
+        "medium" => Some(2048),
+        "high" => Some(4096),
+        _ => None,
+    }
 }
 
 /// OpenAI messages -> Anthropic messages (consecutive turns of one role merged, as

@@ -1,22 +1,30 @@
-//! Translation between OpenAI chat completions, OpenAI Responses and Anthropic messages.
+//! Translation between OpenAI chat completions, OpenAI Responses, Anthropic messages
+//! and Gemini's own API (`generateContent`).
 //!
 //! Pure functions over JSON: no I/O, no clock, no host types, so the same code runs in
 //! the gateway's tests and inside the provider-adapter plugins (wasm32-wasip2).
 //!
-//! Two directions, one module each, named by what the client speaks and what serves it:
+//! One module per pair, named by what the client speaks and what serves it:
 //! - [`chat_via_messages`]: an OpenAI chat client served by an Anthropic Messages upstream;
 //! - [`messages_via_chat`]: an Anthropic Messages client served by an OpenAI chat upstream;
 //! - [`responses_via_chat`]: an OpenAI Responses client served by an OpenAI chat upstream;
 //! - [`responses_via_messages`]: an OpenAI Responses client served by an Anthropic
-//!   Messages upstream (the two translations above, chained).
+//!   Messages upstream (the two translations above, chained);
+//! - [`chat_via_gemini`]: an OpenAI chat client served by Gemini's own API;
+//! - [`messages_via_gemini`] and [`responses_via_gemini`]: Anthropic Messages and
+//!   OpenAI Responses clients served by Gemini's own API (their chat translation and
+//!   [`chat_via_gemini`], chained).
 //!
 //! Each has `request` (client body -> upstream body), `response` (upstream body -> client
 //! body), `error` (upstream error -> client error JSON) and a `StreamTranslator` that turns
 //! upstream SSE events into client SSE events.
 
+pub mod chat_via_gemini;
 pub mod chat_via_messages;
 pub mod messages_via_chat;
+pub mod messages_via_gemini;
 pub mod responses_via_chat;
+pub mod responses_via_gemini;
 pub mod responses_via_messages;
 pub use wire::sse::SseEvent;
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue};
 use serde::de::DeserializeOwned;
 
-use crate::core::provider::Provider;
+use crate::core::provider::{Endpoint, KeyHeader, Provider, bedrock};
 use crate::core::secret::Secret;
 use raw::{RawConfig, RawModel};
 
@@ -33,6 +33,8 @@ pub struct Config {
     pub deployments: Vec<DeploymentConfig>,
     /// Model group -> the groups to try, in order, when it fails.
     pub fallbacks: BTreeMap<String, Vec<String>>,
+    /// Model group -> the groups to try when a prompt is too long for its context window.
+    pub context_window_fallbacks: BTreeMap<String, Vec<String>>,
     /// Other names for models (`router_settings.model_group_alias`).
     pub aliases: BTreeMap<String, Alias>,
     pub num_retries: u32,
@@ -145,7 +147,13 @@ pub struct DeploymentConfig {
     /// The name sent upstream; a `*` takes what the client's `*` matched.
     pub upstream_model: String,
     pub base_url: String,
+    /// Added to every upstream URL (Azure's `api-version=...`).
+    pub url_query: Option<String>,
     pub api_key: Option<Secret>,
+    /// How `api_key` is sent (the provider's way, or a bearer token for an Azure AD token).
+    pub key_header: KeyHeader,
+    /// Bedrock: the credentials requests are signed with (None with a Bedrock API key).
+    pub aws: Option<bedrock::AwsCredentials>,
     pub timeout: Duration,
     pub stream_timeout: Duration,
     /// How often one request may retry this deployment (the group's `num_retries`
@@ -158,6 +166,13 @@ pub struct DeploymentConfig {
     /// The client's own `Authorization` / `x-api-key` go upstream (a Claude Code
     /// subscription, say); the gateway's key then travels in `x-memory-proxy-key`.
     pub forward_client_auth: bool,
+    /// Request parameters from `litellm_params` (`temperature`, `thinking`, ...), in
+    /// LiteLLM's (OpenAI's) names; the client's own values win.
+    pub request_defaults: serde_json::Map<String, serde_json::Value>,
+    /// `litellm_params.drop_params`: this deployment's own setting, over the global one.
+    pub drop_params: Option<bool>,
+    /// Request parameters never sent to this deployment.
+    pub additional_drop_params: Vec<String>,
     pub costs: Costs,
     /// The deployment reaches its provider through Supermemory's router, which does
     /// memory itself: the gateway adds the router's headers and none of its own memory.
@@ -195,6 +210,19 @@ pub enum ConfigError {
     Syntax(String),
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
+    /// Every problem of one config, one per line.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Several(Vec<ConfigError>),
+}
+
+impl ConfigError {
+    /// One problem as itself, more as [`ConfigError::Several`].
+    fn several(mut problems: Vec<ConfigError>) -> Self {
+        match problems.len() {
+            1 => problems.remove(0),
+            _ => Self::Several(problems),
+        }
+    }
 }
 
 fn invalid(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
@@ -237,7 +265,19 @@ impl Config {
             .enumerate()
             .map(|(index, entry)| {
                 let name = entry["model_name"].as_str().unwrap_or_default().to_owned();
-                (name, deserialize(entry, &format!("model_list[{index}]"), &mut ignored))
+                let model = deserialize::<RawModel>(entry, &format!("model_list[{index}]"), &mut ignored);
+                let model = model.map(|mut model| {
+                    // LiteLLM's own settings among the request parameters go nowhere.
+                    model.litellm_params.other.retain(|key, _| {
+                        let setting = is_litellm_setting(key);
+                        if setting {
+                            ignored.push(format!("model_list[{index}].litellm_params.{key}"));
+                        }
+                        !setting
+                    });
+                    model
+                });
+                (name, model)
             })
             .collect();
         let mut warnings = Vec::new();
@@ -300,6 +340,12 @@ fn seconds(value: Option<f64>, path: &str) -> Result<Option<Duration>, ConfigErr
         .transpose()
 }
 
+/// Keeps what `result` holds, or records its problem and gives None: every problem of
+/// a config is reported at once.
+fn noted<T>(problems: &mut Vec<ConfigError>, result: Result<T, ConfigError>) -> Option<T> {
+    result.map_err(|e| problems.push(e)).ok()
+}
+
 fn validate(
     raw: RawConfig,
     models: Vec<(String, Result<RawModel, ConfigError>)>,
@@ -308,16 +354,18 @@ fn validate(
     base_dir: &Path,
     warnings: &mut Vec<String>,
 ) -> Result<Config, ConfigError> {
+    let mut problems = Vec::new();
     // An unset variable disables the deployment that uses it; anywhere else it is an
     // error (a master key that silently vanished would open the gateway).
-    if let Some(outside) = missing.iter().find(|m| !m.path.starts_with("model_list[")) {
-        return Err(invalid(&outside.path, format!("environment variable {} is not set", outside.var)));
+    for outside in missing.iter().filter(|m| !m.path.starts_with("model_list[")) {
+        problems.push(invalid(&outside.path, format!("environment variable {} is not set", outside.var)));
     }
     let litellm = &raw.litellm_settings;
     let router = &raw.router_settings;
-    let default_timeout = seconds(router.timeout, "router_settings.timeout")?
-        .or(seconds(litellm.request_timeout, "litellm_settings.request_timeout")?)
-        .unwrap_or(DEFAULT_TIMEOUT);
+    let router_timeout = noted(&mut problems, seconds(router.timeout, "router_settings.timeout")).flatten();
+    let litellm_timeout =
+        noted(&mut problems, seconds(litellm.request_timeout, "litellm_settings.request_timeout")).flatten();
+    let default_timeout = router_timeout.or(litellm_timeout).unwrap_or(DEFAULT_TIMEOUT);
 
     // A deployment that cannot work is kept, disabled with its reason: the rest serve,
     // and whoever asks for it hears why.
@@ -343,24 +391,29 @@ fn validate(
     // A model name a deployment serves: its own, or one its wildcard matches.
     let served =
         |name: &str| deployments.iter().any(|d| d.model_name == name || wildcard_match(&d.model_name, name).is_some());
-    let mut fallbacks = BTreeMap::new();
-    for (setting, list) in
-        [("litellm_settings.fallbacks", &litellm.fallbacks), ("router_settings.fallbacks", &router.fallbacks)]
-    {
+    let mut fallback_maps = [BTreeMap::new(), BTreeMap::new()];
+    for (setting, list, kind) in [
+        ("litellm_settings.fallbacks", &litellm.fallbacks, 0),
+        ("router_settings.fallbacks", &router.fallbacks, 0),
+        ("litellm_settings.context_window_fallbacks", &litellm.context_window_fallbacks, 1),
+        ("router_settings.context_window_fallbacks", &router.context_window_fallbacks, 1),
+    ] {
         for (i, entry) in list.iter().flatten().enumerate() {
             for (from, to) in entry {
-                for name in std::iter::once(from).chain(to) {
-                    if !served(name) {
-                        return Err(invalid(
-                            format!("{setting}[{i}]"),
-                            format!("`{name}` is not a model_name in model_list, nor served by a wildcard one"),
-                        ));
-                    }
+                let unknown: Vec<&String> = std::iter::once(from).chain(to).filter(|name| !served(name)).collect();
+                for name in &unknown {
+                    problems.push(invalid(
+                        format!("{setting}[{i}]"),
+                        format!("`{name}` is not a model_name in model_list, nor served by a wildcard one"),
+                    ));
                 }
-                fallbacks.insert(from.clone(), to.clone());
+                if unknown.is_empty() {
+                    fallback_maps[kind].insert(from.clone(), to.clone());
+                }
             }
         }
     }
+    let [fallbacks, context_window_fallbacks] = fallback_maps;
 
     let mut aliases = BTreeMap::new();
     for (alias, target) in &router.model_group_alias {
@@ -370,10 +423,11 @@ fn validate(
         };
         let path = format!("router_settings.model_group_alias.{alias}");
         if !served(&model) {
-            return Err(invalid(
+            problems.push(invalid(
                 path,
                 format!("`{model}` is not a model_name in model_list, nor served by a wildcard one"),
             ));
+            continue;
         }
         if deployments.iter().any(|d| &d.model_name == alias) {
             warnings.push(format!("{path}: `{alias}` is a model_name of its own, which wins over the alias"));
@@ -391,33 +445,46 @@ fn validate(
     let user_id_mappings_json = serde_json::to_string(&raw.user_id_mappings).unwrap_or_else(|_| "{}".to_owned());
     let general = raw.general_settings;
     let master_key = match general.master_key {
-        Some(key) if key.is_empty() => return Err(invalid("general_settings.master_key", "is empty")),
+        // Its unset variable is the problem already told.
+        Some(_) if missing.iter().any(|m| m.path == "general_settings.master_key") => None,
+        Some(key) if key.is_empty() => {
+            problems.push(invalid("general_settings.master_key", "is empty"));
+            None
+        }
         Some(key) => Some(Secret::new(key)),
         None => MASTER_KEY_VARS.iter().find_map(|var| lookup(var)).filter(|k| !k.is_empty()).map(Secret::new),
     };
     let (database_path, database_warning) = resolve_database_path(general.database_url.as_deref(), base_dir);
     warnings.extend(database_warning);
-    let allowed_origins = general
-        .allowed_origins
-        .iter()
-        .enumerate()
-        .map(|(i, origin)| {
-            HeaderValue::try_from(origin.trim_end_matches('/'))
-                .map_err(|e| invalid(format!("general_settings.allowed_origins[{i}]"), e.to_string()))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut allowed_origins = Vec::new();
+    for (i, origin) in general.allowed_origins.iter().enumerate() {
+        let origin = HeaderValue::try_from(origin.trim_end_matches('/'))
+            .map_err(|e| invalid(format!("general_settings.allowed_origins[{i}]"), e.to_string()));
+        allowed_origins.extend(noted(&mut problems, origin));
+    }
     let max_request_bytes = match general.max_request_size_mb {
         None => DEFAULT_MAX_REQUEST_BYTES,
         Some(mb) if mb.is_finite() && mb > 0.0 => (mb * 1024.0 * 1024.0) as usize,
         Some(mb) => {
-            return Err(invalid("general_settings.max_request_size_mb", format!("`{mb}` is not a positive size")));
+            problems.push(invalid("general_settings.max_request_size_mb", format!("`{mb}` is not a positive size")));
+            DEFAULT_MAX_REQUEST_BYTES
         }
     };
 
-    let memory = raw.memory.map(|section| memory(section, &deployments, lookup)).transpose()?.flatten();
+    let memory = raw.memory.map(|section| memory(section, &deployments, lookup)).transpose();
+    let memory = noted(&mut problems, memory).flatten().flatten();
+    let plugins = noted(&mut problems, plugins::validate(raw.plugins, base_dir, &user_id_mappings_json, lookup));
+    let user_id_mappings = noted(&mut problems, user_id_mappings(raw.user_id_mappings));
+    let (Some(plugins), Some(user_id_mappings)) = (plugins, user_id_mappings) else {
+        return Err(ConfigError::several(problems));
+    };
+    if !problems.is_empty() {
+        return Err(ConfigError::several(problems));
+    }
     Ok(Config {
         deployments,
         fallbacks,
+        context_window_fallbacks,
         aliases,
         num_retries: router.num_retries.or(litellm.num_retries).unwrap_or(DEFAULT_NUM_RETRIES),
         drop_params: litellm.drop_params,
@@ -429,8 +496,8 @@ fn validate(
         allowed_origins,
         record_requests: !general.disable_spend_logs,
         analytics_queue_size: general.analytics_queue_size.unwrap_or(DEFAULT_ANALYTICS_QUEUE).max(1),
-        plugins: plugins::validate(raw.plugins, base_dir, &user_id_mappings_json, lookup)?,
-        user_id_mappings: user_id_mappings(raw.user_id_mappings)?,
+        plugins,
+        user_id_mappings,
         memory,
     })
 }
@@ -536,25 +603,74 @@ fn deployment(
     if model.model_name.trim().is_empty() {
         return Err(invalid(at("model_name"), "is empty"));
     }
-    let (provider, upstream_model) = Provider::resolve(&params.model, params.custom_llm_provider.as_deref())
-        .map_err(|message| invalid(at("litellm_params.model"), message))?;
-    let base_url = provider
-        .base_url(params.api_base.as_deref())
-        .map_err(|message| invalid(at("litellm_params.api_base"), message))?;
-
+    let (provider, upstream_model) =
+        Provider::resolve(&params.model, params.custom_llm_provider.as_deref(), params.api_base.as_deref())
+            .map_err(|message| invalid(at("litellm_params.model"), message))?;
+    let from_env = |vars: &[&str]| vars.iter().find_map(|var| lookup(var).filter(|v| !v.is_empty()));
     let prefix = format!("model_list[{index}].");
     let mut disabled = missing
         .iter()
         .find(|m| m.path.starts_with(&prefix))
         .map(|m| format!("environment variable {} ({}) is not set", m.var, m.path));
-    let mut api_key = params.api_key.filter(|k| !k.is_empty()).map(Secret::new);
-    if api_key.is_none() && !params.forward_client_auth && provider.needs_key(params.api_base.as_deref()) {
-        let var = provider.key_env.unwrap_or_default();
-        match lookup(var).filter(|k| !k.is_empty()) {
+
+    let mut upstream_model = upstream_model.to_owned();
+    let mut aws = None;
+    let mut api_base = params.api_base.clone().or_else(|| provider.base_env.and_then(|var| from_env(&[var])));
+    let mut api_key = params.api_key.clone().filter(|k| !k.is_empty()).map(Secret::new);
+    let mut key_header = provider.key_header;
+    let mut url_query = None;
+    match provider.endpoint {
+        Endpoint::Plain => {}
+        Endpoint::AzureDeployment => {
+            let version = params.api_version.clone().or_else(|| from_env(&["AZURE_API_VERSION"]));
+            url_query = Some(format!("api-version={}", version.as_deref().unwrap_or(AZURE_API_VERSION)));
+            if let Some(token) = params.azure_ad_token.clone().or_else(|| from_env(&["AZURE_AD_TOKEN"])) {
+                api_key = Some(Secret::new(token));
+                key_header = KeyHeader::Bearer;
+            }
+        }
+        Endpoint::Bedrock => {
+            upstream_model = bedrock_model(&upstream_model).map_err(|m| invalid(at("litellm_params.model"), m))?;
+            let region = params
+                .aws_region_name
+                .clone()
+                .or_else(|| from_env(&["AWS_REGION_NAME", "AWS_REGION", "AWS_DEFAULT_REGION"]))
+                .unwrap_or_else(|| BEDROCK_DEFAULT_REGION.to_owned());
+            api_base = params
+                .api_base
+                .clone()
+                .or(params.aws_bedrock_runtime_endpoint.clone())
+                .or_else(|| from_env(&["AWS_BEDROCK_RUNTIME_ENDPOINT"]))
+                .or_else(|| Some(bedrock::runtime_endpoint(&region)));
+            // A Bedrock API key is a bearer token; without one, AWS credentials sign.
+            api_key = api_key.or_else(|| from_env(&["AWS_BEARER_TOKEN_BEDROCK"]).map(Secret::new));
+            if api_key.is_none() {
+                match bedrock_credentials(&params, region, &from_env) {
+                    Ok(credentials) => aws = Some(credentials),
+                    Err(reason) => {
+                        disabled.get_or_insert(reason);
+                    }
+                }
+            }
+        }
+    }
+    let base_url = provider
+        .base_url(api_base.as_deref(), &upstream_model)
+        .map_err(|message| invalid(at("litellm_params.api_base"), message))?;
+
+    let needs_key = provider.needs_key(params.api_base.as_deref().or(api_base.as_deref().filter(|_| {
+        // A base from the environment counts as the provider's own address.
+        provider.default_base.is_some()
+    })));
+    if api_key.is_none() && !params.forward_client_auth && needs_key {
+        match from_env(provider.key_env) {
             Some(key) => api_key = Some(Secret::new(key)),
             None => {
                 disabled.get_or_insert_with(|| {
-                    format!("no `api_key` is configured and environment variable {var} is not set")
+                    format!(
+                        "no `api_key` is configured and environment variable {} is not set",
+                        provider.key_env.join(" / ")
+                    )
                 });
             }
         }
@@ -567,6 +683,13 @@ fn deployment(
         let name = HeaderName::try_from(name.as_str()).map_err(|e| invalid(&path, e.to_string()))?;
         let value = HeaderValue::try_from(value.as_str()).map_err(|e| invalid(&path, e.to_string()))?;
         extra_headers.push((name, value));
+    }
+
+    let mut request_defaults = serde_json::Map::new();
+    for (key, value) in params.other {
+        let value = serde_json::to_value(value)
+            .map_err(|e| invalid(at(&format!("litellm_params.{key}")), format!("cannot be sent upstream: {e}")))?;
+        request_defaults.insert(key, value);
     }
 
     let timeout = seconds(params.timeout, &at("litellm_params.timeout"))?.unwrap_or(default_timeout);
@@ -582,9 +705,12 @@ fn deployment(
         id: info.id.clone().unwrap_or_else(|| format!("model_list[{index}]")),
         model_name: model.model_name,
         provider,
-        upstream_model: upstream_model.to_owned(),
+        upstream_model,
         base_url,
+        url_query,
         api_key,
+        key_header,
+        aws,
         timeout,
         stream_timeout: seconds(params.stream_timeout, &at("litellm_params.stream_timeout"))?.unwrap_or(timeout),
         max_retries: params.max_retries,
@@ -593,6 +719,9 @@ fn deployment(
         tpm,
         extra_headers,
         forward_client_auth: params.forward_client_auth,
+        request_defaults,
+        drop_params: params.drop_params,
+        additional_drop_params: params.additional_drop_params,
         costs: Costs {
             input: info.input_cost_per_token.or(params.input_cost_per_token),
             output: info.output_cost_per_token.or(params.output_cost_per_token),
@@ -603,6 +732,82 @@ fn deployment(
         supermemory_router: None,
         disabled,
     })
+}
+
+/// LiteLLM's default `api-version` for Azure OpenAI (v1.99).
+const AZURE_API_VERSION: &str = "2025-02-01-preview";
+/// LiteLLM's region when none is configured.
+const BEDROCK_DEFAULT_REGION: &str = "us-west-2";
+
+/// The Bedrock model id InvokeModel takes: LiteLLM's route prefixes (`invoke/`,
+/// `converse/`) dropped. Only Anthropic's models speak the Messages body.
+fn bedrock_model(model: &str) -> Result<String, String> {
+    let id = model.strip_prefix("invoke/").or_else(|| model.strip_prefix("converse/")).unwrap_or(model);
+    if !id.contains("anthropic.") && !id.contains("anthropic/") && !id.starts_with("arn:") {
+        return Err(format!(
+            "Bedrock model `{id}` is not one of Anthropic's; this build serves Bedrock's Anthropic models (InvokeModel), not the Converse API other models need"
+        ));
+    }
+    Ok(id.to_owned())
+}
+
+/// SigV4 credentials from `aws_*` params or the usual environment variables.
+fn bedrock_credentials(
+    params: &raw::RawLitellmParams,
+    region: String,
+    from_env: &dyn Fn(&[&str]) -> Option<String>,
+) -> Result<bedrock::AwsCredentials, String> {
+    if params.aws_role_name.is_some() || params.aws_profile_name.is_some() {
+        return Err("aws_role_name and aws_profile_name (assumed roles, profiles) are not supported: give aws_access_key_id and aws_secret_access_key".to_owned());
+    }
+    let access_key_id = params.aws_access_key_id.clone().or_else(|| from_env(&["AWS_ACCESS_KEY_ID"]));
+    let secret = params.aws_secret_access_key.clone().or_else(|| from_env(&["AWS_SECRET_ACCESS_KEY"]));
+    let (Some(access_key_id), Some(secret)) = (access_key_id, secret) else {
+        return Err("no AWS credentials: set aws_access_key_id and aws_secret_access_key (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or a Bedrock API key (api_key or AWS_BEARER_TOKEN_BEDROCK)".to_owned());
+    };
+    let session_token = params.aws_session_token.clone().or_else(|| from_env(&["AWS_SESSION_TOKEN"]));
+    Ok(bedrock::AwsCredentials {
+        access_key_id,
+        secret_access_key: Secret::new(secret),
+        session_token: session_token.map(Secret::new),
+        region,
+    })
+}
+
+/// Keys of `litellm_params` that are LiteLLM's own settings, not request parameters:
+/// reported as ignored rather than sent upstream.
+fn is_litellm_setting(key: &str) -> bool {
+    const SETTINGS: &[&str] = &[
+        "api_type",
+        "base_model",
+        "budget_duration",
+        "cache_control_injection_points",
+        "client_id",
+        "client_secret",
+        "configurable_clientside_auth_params",
+        "input_cost_per_second",
+        "litellm_credential_name",
+        "litellm_trace_id",
+        "max_budget",
+        "max_parallel_requests",
+        "merge_reasoning_content_in_choices",
+        "metadata",
+        "mock_response",
+        "model_info",
+        "num_retries",
+        "order",
+        "output_cost_per_second",
+        "region_name",
+        "tags",
+        "tenant_id",
+        "use_in_pass_through",
+        "use_litellm_proxy",
+        "watsonx_region_name",
+    ];
+    ["aws_", "azure_", "vertex_", "auto_router_", "cache_", "input_cost_", "output_cost_"]
+        .iter()
+        .any(|prefix| key.starts_with(prefix))
+        || SETTINGS.contains(&key)
 }
 
 /// What `model` fills the `*` of model name `pattern` with, when `pattern` (one `*`
@@ -630,7 +835,10 @@ fn unusable(
         provider: &Provider::UNRESOLVED,
         upstream_model: String::new(),
         base_url: String::new(),
+        url_query: None,
         api_key: None,
+        key_header: KeyHeader::Bearer,
+        aws: None,
         timeout,
         stream_timeout: timeout,
         max_retries: None,
@@ -639,6 +847,9 @@ fn unusable(
         tpm: None,
         extra_headers: Vec::new(),
         forward_client_auth: false,
+        request_defaults: serde_json::Map::new(),
+        drop_params: None,
+        additional_drop_params: Vec::new(),
         costs: Costs::default(),
         supermemory_router: None,
         disabled: Some(error.to_string()),

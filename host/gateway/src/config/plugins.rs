@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::raw::{RawPlugin, RawPlugins};
 use super::{ConfigError, invalid};
+use crate::core::provider::{Provider, Wire};
 
 const DEFAULT_DIRECTORY: &str = "plugins/dist";
 const DEFAULT_TIMEOUT_MS: u64 = 50;
@@ -22,34 +23,17 @@ const DEFAULT_MATCHES: [(&str, &[(&str, &str)]); 2] = [
     ("codex-detector", &[("user-agent", "^codex_"), ("originator", "^codex_")]),
 ];
 const DEFAULT_INJECTOR: &str = "system-prompt-injector";
-/// The built-in adapters and the providers each serves.
-const DEFAULT_ADAPTERS: [(&str, &[&str]); 3] = [
-    ("anthropic-adapter", &["anthropic"]),
-    (
-        "openai-adapter",
-        &[
-            "openai",
-            "ollama",
-            "ollama_chat",
-            "hosted_vllm",
-            "vllm",
-            "llamacpp",
-            "lm_studio",
-            "openai_like",
-            "openai_compatible",
-            "custom_openai",
-            "groq",
-            "deepseek",
-            "mistral",
-            "openrouter",
-            "together_ai",
-            "fireworks_ai",
-            "xai",
-            "perplexity",
-        ],
-    ),
-    ("gemini-adapter", &["gemini"]),
-];
+/// The built-in adapter serving a provider: one per wire API, and Gemini's own for
+/// both of Gemini's APIs (its OpenAI endpoint takes `max_tokens` only).
+fn default_adapter(provider: &Provider) -> &'static str {
+    match provider.wire {
+        _ if provider.name.starts_with("gemini") => "gemini-adapter",
+        Wire::AnthropicMessages => "anthropic-adapter",
+        Wire::OpenAiChat => "openai-adapter",
+        Wire::GeminiGenerateContent => "gemini-adapter",
+    }
+}
+const DEFAULT_ADAPTERS: [&str; 3] = ["anthropic-adapter", "openai-adapter", "gemini-adapter"];
 /// The detector whose config is `user_id_mappings` unless it has its own.
 pub const HEADER_DETECTOR: &str = "header-detector";
 
@@ -158,8 +142,10 @@ pub fn validate(
         Some(list) => list,
         None => DEFAULT_ADAPTERS
             .iter()
-            .map(|(name, providers)| RawPlugin {
-                providers: Some(providers.iter().map(|p| (*p).to_owned()).collect()),
+            .map(|name| RawPlugin {
+                providers: Some(
+                    Provider::all().filter(|p| default_adapter(p) == *name).map(|p| p.name.to_owned()).collect(),
+                ),
                 ..RawPlugin::named(name)
             })
             .collect(),

@@ -91,6 +91,28 @@ pub struct RawLitellmParams {
     /// Ours: send the client's own `Authorization` / `x-api-key` upstream.
     #[serde(default)]
     pub forward_client_auth: bool,
+    /// Azure OpenAI's `api-version` query parameter.
+    pub api_version: Option<String>,
+    /// An Azure AD (Entra) token, sent as a bearer token instead of the key.
+    pub azure_ad_token: Option<String>,
+    pub aws_access_key_id: Option<String>,
+    pub aws_secret_access_key: Option<String>,
+    pub aws_session_token: Option<String>,
+    pub aws_region_name: Option<String>,
+    /// Assumed roles and profiles: read only to say they are not supported.
+    pub aws_role_name: Option<String>,
+    pub aws_profile_name: Option<String>,
+    /// Bedrock's runtime URL, when not the region's own (a VPC endpoint, a proxy).
+    pub aws_bedrock_runtime_endpoint: Option<String>,
+    /// This deployment drops what its provider cannot take (as the global setting).
+    pub drop_params: Option<bool>,
+    /// Request parameters never sent to this deployment.
+    #[serde(default)]
+    pub additional_drop_params: Vec<String>,
+    /// Every other key: a request parameter LiteLLM sends with each request
+    /// (`temperature`, `max_tokens`, `thinking`, ...), or one of LiteLLM's own settings.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_yaml::Value>,
 }
 
 /// Free-form in LiteLLM: the cost keys are read, anything else is kept as metadata.
@@ -134,6 +156,7 @@ pub struct RawLitellmSettings {
     /// Seconds.
     pub request_timeout: Option<f64>,
     pub fallbacks: Option<Vec<BTreeMap<String, Vec<String>>>>,
+    pub context_window_fallbacks: Option<Vec<BTreeMap<String, Vec<String>>>>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -143,6 +166,8 @@ pub struct RawRouterSettings {
     /// Seconds.
     pub timeout: Option<f64>,
     pub fallbacks: Option<Vec<BTreeMap<String, Vec<String>>>>,
+    /// Groups to try when a request is too long for a model's context window.
+    pub context_window_fallbacks: Option<Vec<BTreeMap<String, Vec<String>>>>,
     /// Other names for model groups: `{"gpt-4": "gpt-4o"}`, or
     /// `{"gpt-4": {"model": "gpt-4o", "hidden": true}}` to leave it out of `/v1/models`.
     #[serde(default)]

@@ -108,7 +108,7 @@ fn a_deployment_that_cannot_work_is_disabled_with_its_reason_and_the_rest_serve(
   - model_name: d
     litellm_params: {api_base: http://x}
   - model_name: e
-    litellm_params: {model: openai/e, api_key: k, aws_region_name: os.environ/UNSET_REGION}
+    litellm_params: {model: openai/e, api_key: k, vertex_location: os.environ/UNSET_REGION}
 ";
     let Loaded { config, warnings } = parse(text).unwrap();
     let reason = |name: &str| config.deployments.iter().find(|d| d.model_name == name).unwrap().disabled.clone();
@@ -228,9 +228,16 @@ fn plugins_default_to_the_built_in_set() {
     assert!(plugins.detectors[2].match_headers.is_empty(), "the header detector sees every request");
     assert_eq!(plugins.detectors[0].on_error, plugins::OnError::FailOpen);
     assert_eq!(plugins.memory_injector.as_ref().unwrap().name, "system-prompt-injector");
-    let adapters: Vec<(&str, usize)> =
-        plugins.provider_adapters.iter().map(|a| (a.name.as_str(), a.providers.len())).collect();
-    assert_eq!(adapters, [("anthropic-adapter", 1), ("openai-adapter", 18), ("gemini-adapter", 1)]);
+    let serves = |name: &str| {
+        let adapter = plugins.provider_adapters.iter().find(|a| a.name == name).unwrap();
+        adapter.providers.iter().map(String::as_str).collect::<Vec<_>>()
+    };
+    assert_eq!(serves("anthropic-adapter"), ["anthropic", "bedrock"]);
+    assert_eq!(serves("gemini-adapter"), ["gemini", "gemini_native"]);
+    let openai = serves("openai-adapter");
+    assert!(["openai", "azure", "ollama", "cerebras", "zhipu"].iter().all(|p| openai.contains(p)), "{openai:?}");
+    let every = Provider::names().count();
+    assert_eq!(serves("anthropic-adapter").len() + openai.len() + 2, every, "each provider has its adapter");
     assert_eq!(plugins.provider_adapters[0].on_error, plugins::OnError::FailClosed);
 }
 
@@ -246,8 +253,8 @@ fn plugin_entries_are_checked_with_their_path() {
             "plugins.provider_adapters[0].providers: a provider adapter needs the providers it serves",
         ),
         (
-            "plugins:\n  provider_adapters:\n    - {name: a, providers: [azure]}\n",
-            "plugins.provider_adapters[0].providers[0]: unknown provider `azure`",
+            "plugins:\n  provider_adapters:\n    - {name: a, providers: [azurre]}\n",
+            "plugins.provider_adapters[0].providers[0]: unknown provider `azurre`",
         ),
         (
             "plugins:\n  detectors:\n    - {name: a, timeout_ms: 0}\n",
@@ -368,4 +375,72 @@ fn database_urls() {
     let (path, warning) = resolve_database_path(Some("postgresql://u:p@db/litellm"), base);
     assert_eq!(path, Path::new("/etc/mp/data/memory-proxy.db"));
     assert!(warning.unwrap().contains("`postgresql`"));
+}
+
+#[test]
+fn every_fatal_problem_is_reported_at_once_with_its_path() {
+    let text = "model_list:
+  - model_name: a
+    litellm_params: {model: openai/a, api_key: k}
+router_settings:
+  fallbacks: [{a: [nowhere]}]
+  context_window_fallbacks: [{a: [bigger]}]
+general_settings:
+  max_request_size_mb: -1
+  master_key: os.environ/UNSET_MASTER
+";
+    let error = parse(text).unwrap_err().to_string();
+    let lines: Vec<&str> = error.lines().collect();
+    assert_eq!(lines.len(), 4, "{error}");
+    for path in [
+        "general_settings.master_key: environment variable UNSET_MASTER",
+        "router_settings.fallbacks[0]: `nowhere`",
+        "router_settings.context_window_fallbacks[0]: `bigger`",
+        "general_settings.max_request_size_mb:",
+    ] {
+        assert!(lines.iter().any(|l| l.starts_with(path)), "{path} in {error}");
+    }
+}
+
+#[test]
+fn litellm_params_split_into_settings_defaults_and_provider_credentials() {
+    let text = "model_list:
+  - model_name: t
+    litellm_params:
+      model: anthropic/claude
+      api_key: k
+      thinking: {type: enabled, budget_tokens: 1024}
+      temperature: 0.5
+      tags: [team-a]
+      drop_params: true
+      additional_drop_params: [top_k]
+  - model_name: b
+    litellm_params: {model: bedrock/anthropic.claude-v2, aws_region_name: eu-west-1}
+  - model_name: az
+    litellm_params: {model: azure/dep, api_base: 'https://x.openai.azure.com'}
+";
+    let lookup = |var: &str| match var {
+        "AWS_ACCESS_KEY_ID" => Some("AKID".to_owned()),
+        "AWS_SECRET_ACCESS_KEY" => Some("secret".to_owned()),
+        _ => None,
+    };
+    let Loaded { config, warnings } = Config::parse(text, &lookup, Path::new("/etc/memory-proxy")).unwrap();
+    let t = &config.deployments[0];
+    assert_eq!(
+        serde_json::Value::Object(t.request_defaults.clone()),
+        serde_json::json!({"thinking": {"type": "enabled", "budget_tokens": 1024}, "temperature": 0.5})
+    );
+    assert_eq!((t.drop_params, t.additional_drop_params.as_slice()), (Some(true), &["top_k".to_owned()][..]));
+    assert!(
+        warnings[0].contains("model_list[0].litellm_params.tags"),
+        "LiteLLM's own settings are ignored: {warnings:?}"
+    );
+    let b = &config.deployments[1];
+    assert_eq!(b.base_url, "https://bedrock-runtime.eu-west-1.amazonaws.com/model/anthropic.claude-v2");
+    let aws = b.aws.as_ref().unwrap();
+    assert_eq!((aws.access_key_id.as_str(), aws.region.as_str()), ("AKID", "eu-west-1"));
+    assert_eq!(b.disabled, None);
+    let az = &config.deployments[2];
+    assert_eq!(az.url_query.as_deref(), Some("api-version=2025-02-01-preview"));
+    assert!(az.disabled.as_deref().unwrap().contains("AZURE_API_KEY"), "Azure needs its key: {:?}", az.disabled);
 }

@@ -66,10 +66,12 @@ impl ClientApi {
     }
 }
 
-/// The API an upstream of this wire speaks, in the terms of the client APIs.
-pub fn wire_api(wire: Wire) -> ClientApi {
+/// The API an upstream of this wire speaks, in the terms of the client APIs (None:
+/// no client speaks it).
+pub fn wire_api(wire: Wire) -> Option<ClientApi> {
     match wire {
-        Wire::OpenAiChat => ClientApi::OpenAiChat,
-        Wire::AnthropicMessages => ClientApi::AnthropicMessages,
+        Wire::OpenAiChat => Some(ClientApi::OpenAiChat),
+        Wire::AnthropicMessages => Some(ClientApi::AnthropicMessages),
+        Wire::GeminiGenerateContent => None,
     }
 }

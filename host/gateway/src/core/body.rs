@@ -65,7 +65,14 @@ impl JsonBody {
     /// The body with some fields set to new raw JSON values (added at the end when
     /// absent), written without copying the body first. The values must be valid JSON.
     pub fn to_bytes_with(&self, replacements: &[(&str, &str)]) -> Bytes {
-        let extra: usize = replacements.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
+        self.to_bytes_edited(replacements, &[], &[])
+    }
+
+    /// The body with `set` fields replaced or added, `defaults` added where the field
+    /// is absent, and `removed` fields left out. Values are raw JSON text.
+    pub fn to_bytes_edited(&self, set: &[(&str, &str)], defaults: &[(String, String)], removed: &[String]) -> Bytes {
+        let extra: usize = set.iter().map(|(k, v)| k.len() + v.len() + 4).sum::<usize>()
+            + defaults.iter().map(|(k, v)| k.len() + v.len() + 4).sum::<usize>();
         let size = self.fields.iter().map(|(k, v)| k.len() + v.get().len() + 4).sum::<usize>() + extra + 2;
         let mut out = Vec::with_capacity(size);
         let write_field = |out: &mut Vec<u8>, key: &str, raw: &str| {
@@ -77,13 +84,19 @@ impl JsonBody {
             out.push(b':');
             out.extend_from_slice(raw.as_bytes());
         };
+        let kept = |key: &str| !removed.iter().any(|r| r == key);
         out.push(b'{');
-        for (key, value) in &self.fields {
-            let raw = replacements.iter().find(|(k, _)| k == key).map_or(value.get(), |(_, v)| *v);
+        for (key, value) in self.fields.iter().filter(|(key, _)| kept(key)) {
+            let raw = set.iter().find(|(k, _)| k == key).map_or(value.get(), |(_, v)| *v);
             write_field(&mut out, key, raw);
         }
-        for (key, raw) in replacements {
+        for (key, raw) in set {
             if !self.contains(key) {
+                write_field(&mut out, key, raw);
+            }
+        }
+        for (key, raw) in defaults {
+            if !self.contains(key) && !set.iter().any(|(k, _)| k == key) && kept(key) {
                 write_field(&mut out, key, raw);
             }
         }
@@ -140,6 +153,11 @@ mod tests {
         let body = JsonBody::parse(br#"{"model":"a","n":1}"#).unwrap();
         assert_eq!(body.to_bytes_with(&[("model", r#""b\"c""#)]), &br#"{"model":"b\"c","n":1}"#[..]);
         assert_eq!(body.to_bytes_with(&[("user", r#""u""#), ("n", "2")]), &br#"{"model":"a","n":2,"user":"u"}"#[..]);
+        let defaults = [("n".to_owned(), "3".to_owned()), ("top_k".to_owned(), "5".to_owned())];
+        assert_eq!(
+            body.to_bytes_edited(&[("model", r#""b""#)], &defaults, &["model".to_owned()]),
+            &br#"{"n":1,"top_k":5}"#[..]
+        );
     }
 
     #[test]

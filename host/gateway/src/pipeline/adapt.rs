@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::defaults;
 use super::request::ClientRequest;
-use super::upstream::{ClientHeaders, UpstreamRequest};
+use super::upstream::{ClientHeaders, Passed, UpstreamRequest};
 use crate::core::api::{ClientApi, wire_api};
 use crate::core::error::{ErrorKind, GatewayError};
-use crate::core::provider::{Provider, Wire};
+use crate::core::provider::{Endpoint, Provider, Wire};
 use crate::core::time::now_secs;
 use crate::plugins::hooks::{AdaptedRequest, AdapterContext, PluginStream};
 use crate::plugins::{Plugin, PluginSet};
@@ -32,17 +33,28 @@ pub enum Adaptation {
 impl Adaptation {
     pub fn plan(api: ClientApi, provider: &Provider) -> Result<Self, GatewayError> {
         Ok(match (api, provider.wire) {
+            // Bedrock has no count_tokens in the Messages shape.
+            (ClientApi::AnthropicCountTokens, Wire::AnthropicMessages) if provider.endpoint == Endpoint::Bedrock => {
+                Self::EstimateTokens
+            }
             (ClientApi::OpenAiChat | ClientApi::OpenAiEmbeddings, Wire::OpenAiChat)
             | (ClientApi::AnthropicMessages | ClientApi::AnthropicCountTokens, Wire::AnthropicMessages) => {
                 Self::Passthrough
             }
             (ClientApi::OpenAiResponses, Wire::OpenAiChat) if provider.serves_responses => Self::Passthrough,
             (ClientApi::OpenAiChat | ClientApi::OpenAiResponses, Wire::AnthropicMessages)
-            | (ClientApi::AnthropicMessages | ClientApi::OpenAiResponses, Wire::OpenAiChat) => Self::Translate,
-            (ClientApi::AnthropicCountTokens, Wire::OpenAiChat) => Self::EstimateTokens,
-            (ClientApi::OpenAiEmbeddings, Wire::AnthropicMessages) => {
-                return Err(GatewayError::invalid(format!("provider `{}` does not serve embeddings", provider.name))
-                    .with_param("model"));
+            | (ClientApi::AnthropicMessages | ClientApi::OpenAiResponses, Wire::OpenAiChat)
+            | (
+                ClientApi::OpenAiChat | ClientApi::AnthropicMessages | ClientApi::OpenAiResponses,
+                Wire::GeminiGenerateContent,
+            ) => Self::Translate,
+            (ClientApi::AnthropicCountTokens, Wire::OpenAiChat | Wire::GeminiGenerateContent) => Self::EstimateTokens,
+            (ClientApi::OpenAiEmbeddings, Wire::AnthropicMessages | Wire::GeminiGenerateContent) => {
+                return Err(GatewayError::invalid(format!(
+                    "provider `{}` does not serve embeddings in this build",
+                    provider.name
+                ))
+                .with_param("model"));
             }
         })
     }
@@ -76,6 +88,7 @@ impl Route {
         upstream_model: &str,
         drop_params: bool,
     ) -> Result<Self, GatewayError> {
+        let drop_params = deployment.config.drop_params.unwrap_or(drop_params);
         let provider = deployment.config.provider.name;
         let plugin = plugins.adapter_for(provider).ok_or_else(|| {
             GatewayError::new(
@@ -98,16 +111,19 @@ impl Route {
         Ok(Self::Adapter(plugin.clone(), context))
     }
 
-    /// The API the upstream answers in on this route.
-    pub fn upstream_api(&self, client_api: ClientApi, wire: Wire) -> ClientApi {
+    /// The API the upstream answers in on this route, where usage and the answer's
+    /// text are read; None when it is no client's API (Gemini's own), and they are
+    /// read from the translated answer.
+    pub fn upstream_api(&self, client_api: ClientApi, wire: Wire) -> Option<ClientApi> {
         match self {
-            Self::Passthrough => client_api,
+            Self::Passthrough => Some(client_api),
             Self::Adapter(..) => wire_api(wire),
         }
     }
 
-    /// The upstream request: the client's body with the upstream's model name (and,
-    /// when `add_usage`, OpenAI's usage chunk asked for), as is or translated.
+    /// The upstream request: the client's body with the upstream's model name, the
+    /// deployment's default parameters where the client set none (and, when
+    /// `add_usage`, OpenAI's usage chunk asked for), as is or translated.
     pub async fn request(
         &self,
         deployment: &Deployment,
@@ -116,23 +132,25 @@ impl Route {
         client: &ClientHeaders<'_>,
         add_usage: bool,
     ) -> Result<UpstreamRequest, GatewayError> {
+        let config = &deployment.config;
         let model = serde_json::Value::String(upstream_model.to_owned()).to_string();
-        let body = if add_usage {
-            request.body.to_bytes_with(&[("model", &model), ("stream_options", r#"{"include_usage":true}"#)])
-        } else {
-            request.body.to_bytes_with(&[("model", &model)])
+        let mut set = vec![("model", model.as_str())];
+        if add_usage {
+            set.push(("stream_options", r#"{"include_usage":true}"#));
+        }
+        let defaults = defaults::for_client(request.api, &config.request_defaults, &request.body);
+        let body = request.body.to_bytes_edited(&set, &defaults, &config.additional_drop_params);
+        let send = |path: &str, passed: Passed, body: Bytes| {
+            UpstreamRequest::new(deployment, path, passed, body, client, request.stream)
         };
         match self {
-            Self::Passthrough => {
-                let path = Adaptation::passthrough_path(request.api);
-                UpstreamRequest::new(deployment, path, Vec::new(), body, client, true)
-            }
+            Self::Passthrough => send(Adaptation::passthrough_path(request.api), Passed::Through, body),
             Self::Adapter(plugin, context) => {
                 // A JSON body is UTF-8.
                 let text = String::from_utf8_lossy(&body);
                 let AdaptedRequest { path, headers, body } = plugin.translate_request(context, &text).await?;
                 let headers = headers.into_iter().map(|h| (h.name, h.value)).collect();
-                UpstreamRequest::new(deployment, &path, headers, Bytes::from(body), client, false)
+                send(&path, Passed::Translated(headers), Bytes::from(body))
             }
         }
     }

@@ -6,7 +6,8 @@
 //! 3. [`route`]: the model groups to try (an unknown model costs no memory work);
 //! 4. [`recall`]: the scope's memories for the user's words;
 //! 5. [`inject`]: the memory-injector plugin's patch, applied to the body;
-//! 6. [`adapt`]: passthrough or translation for each deployment tried;
+//! 6. [`adapt`]: passthrough or translation for each deployment tried, with the
+//!    deployment's [`defaults`];
 //! 7. [`send`]: the attempts ([`upstream`] sends one, [`relay`] streams an answer);
 //! 8. [`record`]: the log line, analytics record, key spend and memory of the turn.
 //!
@@ -15,6 +16,7 @@
 
 pub mod adapt;
 pub mod auth;
+pub mod defaults;
 pub mod identify;
 pub mod inject;
 pub mod own;
@@ -112,9 +114,9 @@ async fn run(
     // Kept with the outcome from here on, so even a request that fails later is the
     // caller's in the analytics.
     let identity = &*outcome.identity.insert(identity);
-    let groups = route::plan(&snapshot.router, &request.model, key.map(|k| &**k))?;
+    let plan = route::plan(&snapshot.router, &request.model, key.map(|k| &**k))?;
     // Supermemory's router does memory itself: the gateway's would apply it twice.
-    let memory_by_router = groups.first().is_some_and(route::reaches_supermemory_router);
+    let memory_by_router = plan.groups.first().is_some_and(route::reaches_supermemory_router);
     if let Some(memory) = config.memory.as_ref().filter(|_| !memory_by_router) {
         let (backend, conversations) = (services.memory_backend(config), services.conversations());
         let body = &request.body;
@@ -135,9 +137,9 @@ async fn run(
         }
     }
 
-    let routed = groups.iter().any(route::reaches_supermemory_router);
+    let routed = plan.groups.iter().chain(&plan.on_context_overflow).any(route::reaches_supermemory_router);
     let container_tag = routed.then(|| Scope::of(identity).container_tag());
     let client =
         ClientHeaders { headers, credential: calling.credential_header, container_tag: container_tag.as_deref() };
-    send::send(snapshot, &groups, &request, &client, outcome).await
+    send::send(snapshot, &plan, &request, &client, outcome).await
 }

@@ -58,15 +58,16 @@ async fn send(services: &Services, scope: &Scope, api: ClientApi, body: &Value) 
     let request = ClientRequest::parse(api, &bytes).map_err(|e| anyhow::anyhow!("{}", e.message))?;
     outcome.model.clone_from(&request.model);
     let sent = async {
-        let mut groups = route::plan(&snapshot.router, &request.model, None)?;
+        let mut plan = route::plan(&snapshot.router, &request.model, None)?;
         // Vectors of another model would not compare with the ones stored: embeddings
         // never fall back to another group.
         if api == ClientApi::OpenAiEmbeddings {
-            groups.truncate(1);
+            plan.groups.truncate(1);
+            plan.on_context_overflow.clear();
         }
         let headers = HeaderMap::new();
         let client = ClientHeaders { headers: &headers, credential: CredentialHeader(None), container_tag: None };
-        send::send(&snapshot, &groups, &request, &client, &mut outcome).await
+        send::send(&snapshot, &plan, &request, &client, &mut outcome).await
     }
     .await;
     let (response, observed, bytes_out) = match sent {

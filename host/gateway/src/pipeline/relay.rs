@@ -5,46 +5,46 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::pin::Pin;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
+use futures_util::StreamExt;
 use http::HeaderValue;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use tracing::{Instrument, info, warn};
 
 use super::record::{CLIENT_CLOSED, Outcome};
-use super::upstream;
+use super::upstream::{self, ByteStream, StreamReply};
 use crate::core::api::ClientApi;
 use crate::core::sse::{SseDecoder, SseEvent};
 use crate::plugins::hooks::PluginStream;
 use crate::services::analytics::StreamObserver;
 use crate::services::memory::answer;
 
-type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
-
 impl Relay {
     /// `api`: what the client speaks; `upstream_api`: what the upstream's events are
-    /// in (where usage is read); `strip_usage_chunk`: drop OpenAI's usage chunk, which
-    /// the gateway asked for and the client did not.
+    /// in (where usage is read; None: no client's API, so usage is read from the
+    /// translated events); `strip_usage_chunk`: drop OpenAI's usage chunk, which the
+    /// gateway asked for and the client did not.
     pub fn new(
         api: ClientApi,
-        upstream_api: ClientApi,
+        upstream_api: Option<ClientApi>,
         translator: Option<PluginStream>,
         strip_usage_chunk: bool,
         outcome: Outcome,
     ) -> Self {
+        let observed_api = upstream_api.unwrap_or(api);
         Self {
             api,
-            upstream_api,
+            observed_api,
+            observe_translated: upstream_api.is_none(),
             upstream: None,
             decoder: SseDecoder::new(),
             translator,
             strip_usage_chunk,
-            observer: Some(StreamObserver::new(upstream_api)),
+            observer: Some(StreamObserver::new(observed_api)),
             idle_timeout: Duration::ZERO,
             pending: VecDeque::new(),
             events: Vec::new(),
@@ -62,12 +62,12 @@ impl Relay {
     }
 
     /// The client's streamed response, relaying `upstream`'s body.
-    pub fn into_response(mut self, upstream: reqwest::Response, idle_timeout: Duration) -> Response {
+    pub fn into_response(mut self, upstream: StreamReply, idle_timeout: Duration) -> Response {
         let mut headers = http::HeaderMap::new();
-        upstream::forwarded_headers(upstream.headers(), &mut headers);
-        self.status = upstream.status().as_u16();
+        upstream::forwarded_headers(&upstream.headers, &mut headers);
+        self.status = upstream.status.as_u16();
         self.idle_timeout = idle_timeout;
-        self.upstream = Some(Box::pin(upstream.bytes_stream()));
+        self.upstream = Some(upstream.body);
         let body = futures_util::stream::unfold(self, |mut relay| {
             let span = relay.span.clone();
             async move {
@@ -91,8 +91,10 @@ fn is_usage_chunk(event: &SseEvent) -> bool {
 
 pub struct Relay {
     api: ClientApi,
-    /// What the upstream's events are in.
-    upstream_api: ClientApi,
+    /// The API of the events usage and the answer are read from.
+    observed_api: ClientApi,
+    /// They are the translated events (the upstream's are no client's API).
+    observe_translated: bool,
     upstream: Option<ByteStream>,
     decoder: SseDecoder,
     /// None: passthrough.
@@ -153,7 +155,9 @@ impl Relay {
 
     async fn take(&mut self, bytes: Bytes) {
         self.decoder.push(&bytes, &mut self.events);
-        self.observe_events();
+        if !self.observe_translated {
+            observe(&mut self.observer, &mut self.outcome, self.observed_api, &self.events);
+        }
         if self.translator.is_some() {
             if let Err(problem) = self.translate_events().await {
                 self.end(Some(problem)).await;
@@ -161,19 +165,6 @@ impl Relay {
             return;
         }
         self.pass_events(Some(bytes));
-    }
-
-    /// Reads usage, the finish reason and, for a turn to remember, the answer's text
-    /// from the events just decoded.
-    fn observe_events(&mut self) {
-        if let Some(observer) = self.observer.as_mut() {
-            self.events.iter().for_each(|e| observer.observe(e));
-        }
-        if let Some(turn) = self.outcome.turn.as_mut().filter(|turn| !turn.is_full()) {
-            for text in self.events.iter().filter_map(|e| answer::of_event(self.upstream_api, e)) {
-                turn.add_answer(&text);
-            }
-        }
     }
 
     /// Passthrough: forwards the chunk as it came, or, when a usage chunk must go,
@@ -201,6 +192,9 @@ impl Relay {
         };
         for event in self.events.drain(..) {
             let translated = translator.push(event).await.map_err(|e| e.message)?;
+            if self.observe_translated {
+                observe(&mut self.observer, &mut self.outcome, self.observed_api, &translated);
+            }
             self.answer_queued |= translated.iter().any(|e| self.api.is_answer_end(e));
             self.pending.extend(translated.iter().map(|e| Bytes::from(e.encode())));
         }
@@ -215,12 +209,17 @@ impl Relay {
         }
         self.upstream_done = true;
         self.decoder.finish(&mut self.events);
-        self.observe_events();
+        if !self.observe_translated {
+            observe(&mut self.observer, &mut self.outcome, self.observed_api, &self.events);
+        }
         let complete = if self.translator.is_some() {
             let flushed = self.translate_events().await;
             match (flushed, self.translator.as_mut()) {
                 (Ok(()), Some(translator)) => match translator.finish().await {
                     Ok((events, completed)) => {
+                        if self.observe_translated {
+                            observe(&mut self.observer, &mut self.outcome, self.observed_api, &events);
+                        }
                         self.answer_queued |= events.iter().any(|e| self.api.is_answer_end(e));
                         self.pending.extend(events.iter().map(|e| Bytes::from(e.encode())));
                         completed
@@ -249,6 +248,19 @@ impl Relay {
             self.outcome.error = Some("stream_incomplete");
             // A blank line first closes any half-sent event of a passed-through stream.
             self.pending.push_back(Bytes::from(format!("\n{}", self.api.stream_error(&problem).encode())));
+        }
+    }
+}
+
+/// Reads usage, the finish reason and, for a turn to remember, the answer's text
+/// from `events` (in `api`).
+fn observe(observer: &mut Option<StreamObserver>, outcome: &mut Outcome, api: ClientApi, events: &[SseEvent]) {
+    if let Some(observer) = observer.as_mut() {
+        events.iter().for_each(|e| observer.observe(e));
+    }
+    if let Some(turn) = outcome.turn.as_mut().filter(|turn| !turn.is_full()) {
+        for text in events.iter().filter_map(|e| answer::of_event(api, e)) {
+            turn.add_answer(&text);
         }
     }
 }

@@ -6,15 +6,31 @@ use crate::core::error::GatewayError;
 use crate::services::keys::KeyEntry;
 use crate::services::routing::{Resolved, Router};
 
-/// The groups to try, in order: the requested model's, then its fallbacks' that the
-/// key may use (a key's model allow-list holds for fallbacks too).
-pub fn plan<'r>(router: &'r Router, model: &str, key: Option<&KeyEntry>) -> Result<Vec<Resolved<'r>>, GatewayError> {
+/// The model groups a request may be sent to.
+pub struct Plan<'r> {
+    /// In order: the requested model's, then its fallbacks'.
+    pub groups: Vec<Resolved<'r>>,
+    /// Tried instead when an upstream says the prompt is too long for its context
+    /// window (`context_window_fallbacks`).
+    pub on_context_overflow: Vec<Resolved<'r>>,
+}
+
+/// The groups to try for `model`, with the fallbacks the key may use (a key's model
+/// allow-list holds for fallbacks too).
+pub fn plan<'r>(router: &'r Router, model: &str, key: Option<&KeyEntry>) -> Result<Plan<'r>, GatewayError> {
     let first = router.resolve(model).ok_or_else(|| router.unknown_model(model))?;
+    let group = first.group.name.clone();
+    let fallbacks = usable(router, router.fallbacks(model, &group), model, key);
+    let on_context_overflow = usable(router, router.context_window_fallbacks(model, &group), model, key);
+    Ok(Plan { groups: std::iter::once(first).chain(fallbacks).collect(), on_context_overflow })
+}
+
+/// The groups fallbacks `names` name that the key may use. A fallback names a group
+/// (a wildcard one's `*` then takes the model asked for) or a model a wildcard group
+/// serves (`claude-3-5-haiku` of `claude-*`).
+fn usable<'r>(router: &'r Router, names: &[String], model: &str, key: Option<&KeyEntry>) -> Vec<Resolved<'r>> {
     let allowed = |name: &str| key.is_none_or(|key| key.check_model(name).is_ok());
-    // A fallback names a group (a wildcard one's `*` then takes the model asked for) or
-    // a model a wildcard group serves (`claude-3-5-haiku` of `claude-*`).
-    let fallbacks = router
-        .fallbacks(model, &first.group.name)
+    names
         .iter()
         .filter_map(|name| match router.group(name) {
             Some(group) => Some((name, Resolved::fallback(group, model))),
@@ -23,8 +39,7 @@ pub fn plan<'r>(router: &'r Router, model: &str, key: Option<&KeyEntry>) -> Resu
         // The key may name the model the fallback names, or its group.
         .filter(|(name, resolved)| allowed(name) || allowed(&resolved.group.name))
         .map(|(_, resolved)| resolved)
-        .collect::<Vec<_>>();
-    Ok(std::iter::once(first).chain(fallbacks).collect())
+        .collect()
 }
 
 /// True when a deployment of the group reaches its provider through Supermemory's

@@ -16,6 +16,7 @@ use super::adapt::{Adaptation, Route};
 use super::record::Outcome;
 use super::relay::Relay;
 use super::request::ClientRequest;
+use super::route::Plan;
 use super::upstream::{self, ClientHeaders, NoReply, Reply};
 use crate::core::api::ClientApi;
 use crate::core::body::JsonBody;
@@ -43,54 +44,87 @@ enum Failure {
 /// What one attempt came to.
 enum Attempt {
     Answered(Answer),
-    /// Failed in a way another attempt may mend: retry the group, or (`next_group`)
-    /// go on to the next one.
+    /// Failed in a way another attempt may mend: retry the group, or go on to the next
+    /// one, or to the context-window fallbacks.
     Failed {
         failure: Failure,
-        next_group: bool,
+        next: Next,
     },
 }
 
-/// Sends `request` along `groups` until an attempt answers or none is left.
+/// Where a failed attempt sends the request.
+enum Next {
+    /// Another deployment of this group (or the next group when none is left).
+    Retry,
+    /// The next group.
+    Group,
+    /// The prompt is too long for this model: the context-window fallbacks, if any.
+    LargerContext,
+}
+
+/// Sends `request` along the plan's groups until an attempt answers or none is left;
+/// a prompt too long for a model goes on to the context-window fallbacks.
 pub async fn send(
     snapshot: &Snapshot,
-    groups: &[Resolved<'_>],
+    plan: &Plan<'_>,
     request: &ClientRequest,
     client: &ClientHeaders<'_>,
     outcome: &mut Outcome,
 ) -> Result<Answer, GatewayError> {
     let mut last_failure = None;
-    'groups: for (fallback, resolved) in groups.iter().enumerate() {
-        let group = resolved.group;
-        if fallback > 0 {
-            info!(fallback = %group.name, "falling back to another model group");
-            outcome.fallbacks = fallback as u32;
-        }
-        let mut tries = vec![0u32; group.deployments.len()];
-        for retry in 0..=snapshot.config.num_retries {
-            let index = match group.pick(&tries) {
-                Ok(Some(index)) => index,
-                Ok(None) => continue 'groups,
-                Err(error) => {
-                    last_failure = Some(Failure::Gateway(error));
-                    continue 'groups;
-                }
-            };
-            if tries[index] > 0 {
-                tokio::time::sleep(backoff(retry, last_failure.as_ref())).await;
+    let mut groups = plan.groups.as_slice();
+    let mut on_larger_models = false;
+    let mut tried_groups = 0;
+    'chain: loop {
+        'groups: for resolved in groups {
+            let group = resolved.group;
+            if tried_groups > 0 {
+                info!(fallback = %group.name, "falling back to another model group");
+                outcome.fallbacks = tried_groups;
             }
-            tries[index] += 1;
-            let deployment = &group.deployments[index];
-            match attempt(snapshot, resolved, deployment, request, client, outcome).await? {
-                Attempt::Answered(answer) => return Ok(answer),
-                Attempt::Failed { failure, next_group } => {
-                    last_failure = Some(failure);
-                    if next_group {
+            tried_groups += 1;
+            let mut tries = vec![0u32; group.deployments.len()];
+            for retry in 0..=snapshot.config.num_retries {
+                let index = match group.pick(&tries) {
+                    Ok(Some(index)) => index,
+                    Ok(None) => continue 'groups,
+                    Err(error) => {
+                        last_failure = Some(Failure::Gateway(error));
                         continue 'groups;
+                    }
+                };
+                if tries[index] > 0 {
+                    tokio::time::sleep(backoff(retry, last_failure.as_ref())).await;
+                }
+                tries[index] += 1;
+                let deployment = &group.deployments[index];
+                let (failure, next) = match attempt(snapshot, resolved, deployment, request, client, outcome).await? {
+                    Attempt::Answered(answer) => return Ok(answer),
+                    Attempt::Failed { failure, next } => (failure, next),
+                };
+                match next {
+                    Next::Retry => last_failure = Some(failure),
+                    Next::Group => {
+                        last_failure = Some(failure);
+                        continue 'groups;
+                    }
+                    Next::LargerContext if plan.on_context_overflow.is_empty() => {
+                        return Ok(failed(failure_response(failure, request.api).await, outcome));
+                    }
+                    Next::LargerContext => {
+                        last_failure = Some(failure);
+                        if on_larger_models {
+                            continue 'groups;
+                        }
+                        info!(model = %group.name, "prompt too long for the model's context window");
+                        on_larger_models = true;
+                        groups = &plan.on_context_overflow;
+                        continue 'chain;
                     }
                 }
             }
         }
+        break;
     }
     let failure =
         last_failure.unwrap_or_else(|| Failure::Gateway(GatewayError::new(ErrorKind::Internal, "no attempt was made")));
@@ -145,7 +179,7 @@ async fn attempt(
     let reply = upstream::send(deployment, upstream_request, request.stream).await;
     if deployment.config.supermemory_router.is_some() {
         match &reply {
-            Ok(Reply::Stream(response)) => outcome.supermemory = upstream::supermemory_headers(response.headers()),
+            Ok(Reply::Stream(response)) => outcome.supermemory = upstream::supermemory_headers(&response.headers),
             Ok(Reply::Complete { headers, .. }) => outcome.supermemory = upstream::supermemory_headers(headers),
             Err(_) => {}
         }
@@ -160,11 +194,18 @@ async fn attempt(
         }
         Ok(Reply::Complete { status, headers, body }) if status.is_success() => {
             outcome.attempt_ended();
-            let observed = usage::from_body(upstream_api, &body);
-            if let Some(turn) = outcome.turn.as_mut() {
-                turn.add_answer(&answer::of_body(upstream_api, &body));
-            }
+            let upstream_body = body.clone();
             let body = route.response(body).await?;
+            // Read from the upstream's answer, or from the translation when the
+            // upstream's API is no client's.
+            let (observed_api, observed_body) = match upstream_api {
+                Some(api) => (api, &upstream_body),
+                None => (request.api, &body),
+            };
+            let observed = usage::from_body(observed_api, observed_body);
+            if let Some(turn) = outcome.turn.as_mut() {
+                turn.add_answer(&answer::of_body(observed_api, observed_body));
+            }
             let bytes_out = body.len() as u64;
             let mut response = (status, body).into_response();
             response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -174,16 +215,21 @@ async fn attempt(
         Ok(Reply::Complete { status, headers, body }) => {
             outcome.attempt_ended();
             warn!(deployment = %id, attempt = outcome.attempts, status = status.as_u16(), "upstream returned an error");
+            let overflow = upstream::is_context_overflow(status, &body);
             let failure = Failure::Upstream { status, headers, body, route };
+            if overflow {
+                return Ok(Attempt::Failed { failure, next: Next::LargerContext });
+            }
             if !upstream::warrants_fallback(status) {
                 return Ok(Attempt::Answered(failed(failure_response(failure, request.api).await, outcome)));
             }
-            Ok(Attempt::Failed { failure, next_group: !upstream::is_retryable(status) })
+            let next = if upstream::is_retryable(status) { Next::Retry } else { Next::Group };
+            Ok(Attempt::Failed { failure, next })
         }
         Err(reason) => {
             outcome.attempt_ended();
             warn!(deployment = %id, attempt = outcome.attempts, error = ?reason, "upstream attempt failed");
-            Ok(Attempt::Failed { failure: Failure::NoReply { deployment: id.clone(), reason }, next_group: false })
+            Ok(Attempt::Failed { failure: Failure::NoReply { deployment: id.clone(), reason }, next: Next::Retry })
         }
     }
 }

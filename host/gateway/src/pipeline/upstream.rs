@@ -1,21 +1,25 @@
 //! One attempt at one deployment: the upstream request, sent with the deployment's
 //! timeouts, and what came back.
 
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 use crate::core::credentials::token_in;
 use crate::core::error::{ErrorKind, GatewayError};
-use crate::core::provider::{KeyHeader, Wire};
+use crate::core::provider::{Endpoint, KeyHeader, Wire, bedrock};
 use crate::services::routing::Deployment;
 
 const ANTHROPIC_VERSION: &str = "2023-06-01";
 static ANTHROPIC_VERSION_HEADER: HeaderName = HeaderName::from_static("anthropic-version");
 static ANTHROPIC_BETA_HEADER: HeaderName = HeaderName::from_static("anthropic-beta");
 static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+static API_KEY: HeaderName = HeaderName::from_static("api-key");
+static X_GOOG_API_KEY: HeaderName = HeaderName::from_static("x-goog-api-key");
 
 pub struct UpstreamRequest {
     pub url: reqwest::Url,
@@ -36,21 +40,37 @@ pub struct ClientHeaders<'a> {
 const CLIENT_AUTH_HEADERS: [&str; 2] = ["authorization", "x-api-key"];
 
 /// Headers a plugin may not set: the key and the routing are the host's.
-const HOST_ONLY_HEADERS: [&str; 7] =
-    ["authorization", "x-api-key", "api-key", "host", "content-length", "x-supermemory-api-key", "x-sm-user-id"];
+const HOST_ONLY_HEADERS: [&str; 8] = [
+    "authorization",
+    "x-api-key",
+    "api-key",
+    "x-goog-api-key",
+    "host",
+    "content-length",
+    "x-supermemory-api-key",
+    "x-sm-user-id",
+];
+
+/// What the gateway passes on from the client's side besides the body.
+pub enum Passed {
+    /// Passthrough: Anthropic's version and beta flags, when the wire is Anthropic's.
+    Through,
+    /// Translation: the headers the adapter plugin asks for.
+    Translated(Vec<(String, String)>),
+}
 
 impl UpstreamRequest {
     /// The request for `deployment` at `path`. Client headers never go upstream
-    /// wholesale: in passthrough, only Anthropic's version and beta flags; through an
-    /// adapter, the headers the plugin asks for; and, for a `forward_client_auth`
-    /// deployment, the client's own credentials (not the one it gave the gateway).
+    /// wholesale: what `passed` says, and, for a `forward_client_auth` deployment, the
+    /// client's own credentials (not the one it gave the gateway). Bedrock's requests
+    /// are wrapped in its envelope and signed last, over the final headers and body.
     pub fn new(
         deployment: &Deployment,
         path: &str,
-        plugin_headers: Vec<(String, String)>,
+        passed: Passed,
         body: Bytes,
         client: &ClientHeaders<'_>,
-        passthrough: bool,
+        stream: bool,
     ) -> Result<Self, GatewayError> {
         let config = &deployment.config;
         let mut headers = HeaderMap::with_capacity(6);
@@ -70,37 +90,45 @@ impl UpstreamRequest {
             }
         }
         if let Some(key) = config.api_key.as_ref().filter(|_| !forwarded_auth)
-            && let Ok(mut value) = match config.provider.key_header {
+            && let Ok(mut value) = match config.key_header {
                 KeyHeader::Bearer => HeaderValue::try_from(format!("Bearer {}", key.expose())),
-                KeyHeader::XApiKey => HeaderValue::try_from(key.expose()),
+                KeyHeader::XApiKey | KeyHeader::ApiKey | KeyHeader::GoogApiKey => HeaderValue::try_from(key.expose()),
             }
         {
             value.set_sensitive(true);
-            let name = match config.provider.key_header {
+            let name = match config.key_header {
                 KeyHeader::Bearer => AUTHORIZATION,
                 KeyHeader::XApiKey => X_API_KEY.clone(),
+                KeyHeader::ApiKey => API_KEY.clone(),
+                KeyHeader::GoogApiKey => X_GOOG_API_KEY.clone(),
             };
             headers.insert(name, value);
         }
-        if passthrough && config.provider.wire == Wire::AnthropicMessages {
-            if let Some(version) = client.headers.get(&ANTHROPIC_VERSION_HEADER) {
-                headers.insert(ANTHROPIC_VERSION_HEADER.clone(), version.clone());
+        match passed {
+            Passed::Through if config.provider.wire == Wire::AnthropicMessages => {
+                if let Some(version) = client.headers.get(&ANTHROPIC_VERSION_HEADER) {
+                    headers.insert(ANTHROPIC_VERSION_HEADER.clone(), version.clone());
+                }
+                for beta in client.headers.get_all(&ANTHROPIC_BETA_HEADER) {
+                    headers.append(ANTHROPIC_BETA_HEADER.clone(), beta.clone());
+                }
             }
-            for beta in client.headers.get_all(&ANTHROPIC_BETA_HEADER) {
-                headers.append(ANTHROPIC_BETA_HEADER.clone(), beta.clone());
+            Passed::Through => {}
+            Passed::Translated(plugin_headers) => {
+                for (name, value) in plugin_headers {
+                    let (Ok(name), Ok(value)) =
+                        (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str()))
+                    else {
+                        tracing::warn!(header = %name, "adapter plugin asked for an invalid header; ignored");
+                        continue;
+                    };
+                    if HOST_ONLY_HEADERS.contains(&name.as_str()) {
+                        tracing::warn!(header = %name, "adapter plugin asked for a header only the host sets; ignored");
+                        continue;
+                    }
+                    headers.insert(name, value);
+                }
             }
-        }
-        for (name, value) in plugin_headers {
-            let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str()))
-            else {
-                tracing::warn!(header = %name, "adapter plugin asked for an invalid header; ignored");
-                continue;
-            };
-            if HOST_ONLY_HEADERS.contains(&name.as_str()) {
-                tracing::warn!(header = %name, "adapter plugin asked for a header only the host sets; ignored");
-                continue;
-            }
-            headers.insert(name, value);
         }
         if config.provider.wire == Wire::AnthropicMessages && !headers.contains_key(&ANTHROPIC_VERSION_HEADER) {
             headers.insert(ANTHROPIC_VERSION_HEADER.clone(), HeaderValue::from_static(ANTHROPIC_VERSION));
@@ -117,9 +145,24 @@ impl UpstreamRequest {
                 headers.insert("x-sm-user-id", tag);
             }
         }
-        let url = deployment.url(path).map_err(|e| {
-            GatewayError::new(ErrorKind::Internal, format!("deployment {}: bad upstream URL: {e}", config.id))
-        })?;
+        let bad_request = |e: String| GatewayError::new(ErrorKind::Internal, format!("deployment {}: {e}", config.id));
+        if config.provider.endpoint == Endpoint::Bedrock {
+            let betas: Vec<String> = headers
+                .get_all(&ANTHROPIC_BETA_HEADER)
+                .iter()
+                .filter_map(|v| v.to_str().ok().map(str::to_owned))
+                .collect();
+            headers.remove(&ANTHROPIC_BETA_HEADER);
+            headers.remove(&ANTHROPIC_VERSION_HEADER);
+            let body = bedrock::envelope(&body, &betas).map_err(bad_request)?;
+            let url =
+                deployment.url(bedrock::path(stream)).map_err(|e| bad_request(format!("bad upstream URL: {e}")))?;
+            if let Some(credentials) = &config.aws {
+                bedrock::sign_request(credentials, &url, &mut headers, &body).map_err(bad_request)?;
+            }
+            return Ok(Self { url, headers, body });
+        }
+        let url = deployment.url(path).map_err(|e| bad_request(format!("bad upstream URL: {e}")))?;
         Ok(Self { url, headers, body })
     }
 }
@@ -128,8 +171,34 @@ impl UpstreamRequest {
 pub enum Reply {
     /// A whole response: any non-streamed answer, and every error answer.
     Complete { status: StatusCode, headers: HeaderMap, body: Bytes },
-    /// A successful streamed response, its body still to come.
-    Stream(reqwest::Response),
+    /// A successful streamed response, its body (SSE) still to come.
+    Stream(StreamReply),
+}
+
+/// An upstream's SSE body as it arrives.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, String>> + Send>>;
+
+pub struct StreamReply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: ByteStream,
+}
+
+impl StreamReply {
+    /// Bedrock's event-stream frames are unwrapped into the SSE events they carry.
+    fn of(response: reqwest::Response, endpoint: Endpoint) -> Self {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes_stream().map(|chunk| chunk.map_err(|e| e.to_string()));
+        let body: ByteStream = match endpoint {
+            Endpoint::Bedrock => {
+                let mut frames = bedrock::EventStreamToSse::new();
+                Box::pin(bytes.map(move |chunk| frames.push(&chunk?)))
+            }
+            Endpoint::Plain | Endpoint::AzureDeployment => Box::pin(bytes),
+        };
+        Self { status, headers, body }
+    }
 }
 
 /// An attempt that got no answer.
@@ -142,6 +211,7 @@ pub enum NoReply {
 
 pub async fn send(deployment: &Deployment, request: UpstreamRequest, stream: bool) -> Result<Reply, NoReply> {
     let config = &deployment.config;
+    let endpoint = config.provider.endpoint;
     let pending = deployment.client.post(request.url).headers(request.headers).body(request.body).send();
     if stream {
         let response = tokio::time::timeout(config.stream_timeout, pending)
@@ -149,24 +219,29 @@ pub async fn send(deployment: &Deployment, request: UpstreamRequest, stream: boo
             .map_err(|_| NoReply::Timeout(config.stream_timeout))?
             .map_err(connect_error)?;
         if response.status().is_success() {
-            return Ok(Reply::Stream(response));
+            return Ok(Reply::Stream(StreamReply::of(response, endpoint)));
         }
-        return read_whole(response, config.stream_timeout).await;
+        return read_whole(response, config.stream_timeout, endpoint).await;
     }
     let whole = async {
         let response = pending.await.map_err(connect_error)?;
-        read_whole(response, config.timeout).await
+        read_whole(response, config.timeout, endpoint).await
     };
     tokio::time::timeout(config.timeout, whole).await.map_err(|_| NoReply::Timeout(config.timeout))?
 }
 
-async fn read_whole(response: reqwest::Response, timeout: Duration) -> Result<Reply, NoReply> {
+/// The whole answer; Bedrock's errors read as Anthropic's.
+async fn read_whole(response: reqwest::Response, timeout: Duration, endpoint: Endpoint) -> Result<Reply, NoReply> {
     let status = response.status();
-    let headers = response.headers().clone();
-    let body = tokio::time::timeout(timeout, response.bytes())
+    let mut headers = response.headers().clone();
+    let mut body = tokio::time::timeout(timeout, response.bytes())
         .await
         .map_err(|_| NoReply::Timeout(timeout))?
         .map_err(connect_error)?;
+    if endpoint == Endpoint::Bedrock && !status.is_success() {
+        body = bedrock::anthropic_error(status.as_u16(), &headers, &body);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
     Ok(Reply::Complete { status, headers, body })
 }
 
@@ -189,6 +264,25 @@ pub fn is_retryable(status: StatusCode) -> bool {
 /// next fallback group may still serve.
 pub fn warrants_fallback(status: StatusCode) -> bool {
     is_retryable(status) || matches!(status.as_u16(), 401 | 403 | 404)
+}
+
+/// An upstream's way of saying the prompt does not fit the model's context window
+/// (OpenAI's `context_length_exceeded`, Anthropic's "prompt is too long", ...).
+pub fn is_context_overflow(status: StatusCode, body: &[u8]) -> bool {
+    const SAYINGS: [&str; 7] = [
+        "context_length_exceeded",
+        "maximum context length",
+        "context window",
+        "prompt is too long",
+        "input is too long",
+        "too many tokens",
+        "reduce the length",
+    ];
+    if !matches!(status.as_u16(), 400 | 413 | 422) {
+        return false;
+    }
+    let text = String::from_utf8_lossy(&body[..body.len().min(4096)]).to_ascii_lowercase();
+    SAYINGS.iter().any(|saying| text.contains(saying))
 }
 
 /// The `retry-after` an upstream asked for, in whole seconds.

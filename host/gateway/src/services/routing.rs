@@ -23,10 +23,8 @@ const USUAL_PATHS: [&str; 5] =
 
 impl Deployment {
     fn new(config: DeploymentConfig, client: reqwest::Client) -> Self {
-        let endpoints = USUAL_PATHS
-            .iter()
-            .filter_map(|path| reqwest::Url::parse(&format!("{}{path}", config.base_url)).ok().map(|url| (*path, url)))
-            .collect();
+        let endpoints =
+            USUAL_PATHS.iter().filter_map(|path| Self::parse_url(&config, path).ok().map(|url| (*path, url))).collect();
         Self { config, client, endpoints }
     }
 
@@ -35,7 +33,20 @@ impl Deployment {
         if let Some((_, url)) = self.endpoints.iter().find(|(known, _)| *known == path) {
             return Ok(url.clone());
         }
-        reqwest::Url::parse(&format!("{}{path}", self.config.base_url)).map_err(|e| e.to_string())
+        Self::parse_url(&self.config, path)
+    }
+
+    /// `{base}{path}`, with the deployment's query (Azure's `api-version`) added.
+    fn parse_url(config: &DeploymentConfig, path: &str) -> Result<reqwest::Url, String> {
+        let mut url = reqwest::Url::parse(&format!("{}{path}", config.base_url)).map_err(|e| e.to_string())?;
+        if let Some(query) = &config.url_query {
+            let joined = match url.query() {
+                Some(own) => format!("{own}&{query}"),
+                None => query.clone(),
+            };
+            url.set_query(Some(&joined));
+        }
+        Ok(url)
     }
 }
 
@@ -56,6 +67,7 @@ pub struct Router {
     /// Groups whose name holds a `*`, most specific first.
     wildcards: Vec<ModelGroup>,
     fallbacks: BTreeMap<String, Vec<String>>,
+    context_window_fallbacks: BTreeMap<String, Vec<String>>,
     aliases: BTreeMap<String, Alias>,
 }
 
@@ -78,7 +90,13 @@ impl Router {
             group.deployments.push(deployment);
         }
         wildcards.sort_by_key(|g| std::cmp::Reverse(g.name.len()));
-        Self { exact, wildcards, fallbacks: config.fallbacks.clone(), aliases: config.aliases.clone() }
+        Self {
+            exact,
+            wildcards,
+            fallbacks: config.fallbacks.clone(),
+            context_window_fallbacks: config.context_window_fallbacks.clone(),
+            aliases: config.aliases.clone(),
+        }
     }
 
     /// The group serving `model`: an exact name first, then an alias's model, then the
@@ -143,7 +161,16 @@ impl Router {
     /// The fallbacks of the model asked for: its own entry, else its group's (a model
     /// served by `claude-*` falls back as `claude-*` says, unless it has its own).
     pub fn fallbacks(&self, model: &str, group: &str) -> &[String] {
-        self.fallbacks.get(model).or_else(|| self.fallbacks.get(group)).map(Vec::as_slice).unwrap_or_default()
+        Self::entry(&self.fallbacks, model, group)
+    }
+
+    /// Where the model asked for goes when its prompt is too long, found as `fallbacks`.
+    pub fn context_window_fallbacks(&self, model: &str, group: &str) -> &[String] {
+        Self::entry(&self.context_window_fallbacks, model, group)
+    }
+
+    fn entry<'f>(fallbacks: &'f BTreeMap<String, Vec<String>>, model: &str, group: &str) -> &'f [String] {
+        fallbacks.get(model).or_else(|| fallbacks.get(group)).map(Vec::as_slice).unwrap_or_default()
     }
 
     pub fn group(&self, name: &str) -> Option<&ModelGroup> {

@@ -78,6 +78,24 @@ fn request_rejects_unsupported_params_unless_dropping() {
 }
 
 #[test]
+fn thinking_top_k_and_reasoning_effort_reach_anthropic() {
+    let messages = json!([{ "role": "user", "content": "hi" }]);
+    let thinking = json!({ "type": "enabled", "budget_tokens": 2000 });
+    let body =
+        json!({ "model": "m", "messages": messages, "thinking": thinking, "top_k": 4, "reasoning_effort": "high" });
+    let out = request(body, &Options::new()).unwrap();
+    assert_eq!((&out["thinking"], &out["top_k"]), (&thinking, &json!(4)), "the client's thinking wins");
+    let out =
+        request(json!({ "model": "m", "messages": messages, "reasoning_effort": "medium" }), &Options::new()).unwrap();
+    assert_eq!(out["thinking"], json!({ "type": "enabled", "budget_tokens": 2048 }));
+    let out =
+        request(json!({ "model": "m", "messages": messages, "reasoning_effort": "none" }), &Options::new()).unwrap();
+    assert!(out.get("thinking").is_none());
+    let error = request(json!({ "model": "m", "messages": messages, "reasoning_effort": "max" }), &Options::new());
+    assert_eq!(error.unwrap_err().param.as_deref(), Some("reasoning_effort"));
+}
+
+#[test]
 fn request_errors_name_the_field() {
     let bad_role = json!({ "model": "m", "messages": [{ "role": "wizard", "content": "hi" }] });
     assert_eq!(request(bad_role, &Options::new()).unwrap_err().param.as_deref(), Some("messages[0].role"));
