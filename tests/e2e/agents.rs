@@ -271,3 +271,34 @@ memory: {{}}
         assert!(row["output_tokens"].as_u64().unwrap() > 0, "usage mapped: {row}");
     }
 }
+
+#[tokio::test]
+async fn claude_code_reaches_a_chat_only_model_through_a_tool_loop() {
+    // Claude Code's requests carry a system turn among the messages (its environment)
+    // and a tool loop; both must survive the translation to chat completions.
+    let mock = Mock::start();
+    let config = format!(
+        "model_list:
+  - model_name: local-mock
+    litellm_params: {{model: hosted_vllm/mock-local, api_base: '{url}'}}
+general_settings:
+  master_key: {MASTER}
+",
+        url = mock.url
+    );
+    let gateway = Gateway::start(&config);
+    let (key, _) = gateway.new_key(MASTER, &json!({ "key_alias": "claude" })).await;
+    let scratch = TempDir::new();
+    let repo = repository(&scratch.path, "api");
+    let agents = Agents::new(&scratch.path, &gateway.url, &key);
+    let answer = agents.claude(&repo, "local-mock", &["List the files here"]);
+    assert!(answer.contains("The tool said:"), "{answer}");
+    let calls = mock.calls().await;
+    let chats: Vec<&Value> = calls.iter().filter(|c| c["path"] == "/v1/chat/completions").collect();
+    assert!(chats.len() >= 2, "a call and its follow-up, got {}", chats.len());
+    let follow_up = &chats.last().unwrap()["body"];
+    let history = follow_up["messages"].to_string();
+    assert!(history.contains("\"tool_call_id\"") && history.contains("\"tool_calls\""), "{history}");
+    let systems = follow_up["messages"].as_array().unwrap().iter().filter(|m| m["role"] == "system").count();
+    assert!(systems >= 1, "Claude Code's system prompt arrived as system messages: {history}");
+}

@@ -411,7 +411,7 @@ async fn the_admin_view_describes_every_plugin() {
         assert!(plugin["stats"]["calls"].as_u64().is_some());
         assert_eq!(plugin["version"], "0.1.0");
     }
-    assert_eq!(plugins[4]["providers"], json!(["anthropic"]));
+    assert_eq!(plugins[4]["providers"], json!(["anthropic", "bedrock"]));
     // An SDK request is not Claude Code's or Codex's: only the header detector is called.
     let response = gateway
         .get("/memory-routing/info")

@@ -111,6 +111,9 @@ fn convert_messages(value: Value, out: &mut Vec<Value>) -> Result<(), TranslateE
         match role {
             "user" => user_message(&message["content"], i, out)?,
             "assistant" => out.push(assistant_message(&message["content"], i)?),
+            // Claude Code (2.1.3xx) puts its environment in a system turn among the
+            // messages; chat takes system messages anywhere.
+            "system" => out.push(json!({ "role": "system", "content": text_of_value(&message["content"]) })),
             "" => {
                 return Err(TranslateError::param(
                     format!("messages[{i}].role"),

@@ -197,3 +197,16 @@ fn a_stream_cut_before_finish_is_incomplete_but_one_without_done_is_not() {
     assert_eq!(tail.last().unwrap().event.as_deref(), Some("message_stop"));
     assert!(translator.completed());
 }
+
+#[test]
+fn a_system_turn_among_the_messages_stays_in_its_place() {
+    let body = json!({ "model": "m", "max_tokens": 9, "system": "top", "messages": [
+        { "role": "user", "content": "hi" },
+        { "role": "system", "content": [{ "type": "text", "text": "# Environment" }] },
+        { "role": "assistant", "content": "hello" },
+    ] });
+    let out = request(body, &Options::new()).unwrap();
+    let roles: Vec<&str> = out["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["system", "user", "system", "assistant"]);
+    assert_eq!(out["messages"][2]["content"], "# Environment");
+}
