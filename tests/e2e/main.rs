@@ -8,6 +8,7 @@ mod analytics;
 mod config;
 mod dashboard;
 mod errors;
+mod hardening;
 mod keys;
 mod litellm_configs;
 mod memory;

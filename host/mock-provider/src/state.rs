@@ -54,6 +54,9 @@ pub struct Fault {
     /// The error body's message, instead of "mock fault: status N".
     #[serde(default)]
     pub message: Option<String>,
+    /// A `location` header to send with the status (a redirect).
+    #[serde(default)]
+    pub location: Option<String>,
     /// A `retry-after` header to send with the status.
     #[serde(default)]
     pub retry_after: Option<String>,
@@ -188,6 +191,9 @@ impl Exchange {
             body["error"]["message"] = Value::String(message.clone());
         }
         let mut response = (status, Json(body)).into_response();
+        if let Some(location) = self.fault.location.as_deref().and_then(|v| v.parse().ok()) {
+            response.headers_mut().insert("location", location);
+        }
         if let Some(retry_after) = self.fault.retry_after.as_deref().and_then(|v| v.parse().ok()) {
             response.headers_mut().insert("retry-after", retry_after);
         }

@@ -212,6 +212,18 @@ async fn attempt(
             upstream::forwarded_headers(&headers, response.headers_mut());
             Ok(Attempt::Answered(Answer::Whole { response, observed, bytes_out }))
         }
+        Ok(Reply::Complete { status, .. }) if status.is_redirection() => {
+            outcome.attempt_ended();
+            warn!(deployment = %id, status = status.as_u16(), "upstream redirected; not followed");
+            let error = GatewayError::new(
+                ErrorKind::BadGateway,
+                format!(
+                    "the upstream of deployment {id} answered with a redirect ({}), which the gateway does not follow: the provider key stays with its provider",
+                    status.as_u16()
+                ),
+            );
+            Ok(Attempt::Failed { failure: Failure::Gateway(error), next: Next::Group })
+        }
         Ok(Reply::Complete { status, headers, body }) => {
             outcome.attempt_ended();
             warn!(deployment = %id, attempt = outcome.attempts, status = status.as_u16(), "upstream returned an error");

@@ -162,9 +162,27 @@ impl UpstreamRequest {
             }
             return Ok(Self { url, headers, body });
         }
+        if !is_plain_path(path) {
+            return Err(bad_request(format!(
+                "the adapter plugin asked for the path `{path}`, which leaves the deployment"
+            )));
+        }
         let url = deployment.url(path).map_err(|e| bad_request(format!("bad upstream URL: {e}")))?;
+        if !deployment.on_origin(&url) {
+            return Err(bad_request(format!("the upstream URL for `{path}` is not on the deployment's origin")));
+        }
         Ok(Self { url, headers, body })
     }
+}
+
+/// A path an adapter may ask for: absolute, and nothing that could move the request
+/// off the deployment's address (`@host`, `..`, a fragment, backslashes, controls).
+fn is_plain_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.contains(['@', '#', '\\'])
+        && !path.split(['/', '?']).any(|segment| segment == ".." || segment == ".")
+        && !path.chars().any(char::is_control)
 }
 
 /// What an attempt got back.
@@ -317,4 +335,41 @@ pub fn supermemory_headers(headers: &HeaderMap) -> Option<String> {
         })
         .collect();
     (!found.is_empty()).then(|| serde_json::Value::Object(found).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_adapter_path_cannot_leave_the_deployment() {
+        for good in ["/v1/messages", "/chat/completions", "/models/gemini-2.5-pro:streamGenerateContent?alt=sse"] {
+            assert!(is_plain_path(good), "{good}");
+        }
+        for bad in [
+            "@evil.example/v1/messages",
+            "/v1/../../x",
+            "//evil.example/x",
+            "/a@b",
+            "/x#y",
+            "v1/messages",
+            "/a\\b",
+            "/a\nb",
+        ] {
+            assert!(!is_plain_path(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn urls_off_the_deployments_origin_are_told_apart() {
+        let yaml = "model_list:\n  - {model_name: a, litellm_params: {model: anthropic/a, api_base: 'https://api.anthropic.com'}}\n";
+        let loaded = crate::config::Config::parse(yaml, &|_| None, std::path::Path::new(".")).unwrap();
+        let router = crate::services::routing::Router::new(&loaded.config, &Default::default());
+        let deployment = &router.resolve("a").unwrap().group.deployments[0];
+        let on = |url: &str| deployment.on_origin(&reqwest::Url::parse(url).unwrap());
+        assert!(on("https://api.anthropic.com/v1/messages"));
+        assert!(!on("https://api.anthropic.com@evil.example/v1/messages"));
+        assert!(!on("http://api.anthropic.com/v1/messages"));
+        assert!(!on("https://api.anthropic.com:8443/v1/messages"));
+    }
 }

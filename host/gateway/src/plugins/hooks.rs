@@ -71,7 +71,13 @@ fn applies(matches: &[crate::config::plugins::HeaderMatch], headers: &[Header]) 
 }
 
 fn plugin_failed(plugin: &Plugin, error: &PluginError) -> GatewayError {
-    GatewayError::new(ErrorKind::Internal, format!("plugin `{}` failed: {error}", plugin.name()))
+    match error {
+        // The caller's request is too big for the plugin: theirs to shrink.
+        PluginError::TooLarge { .. } => {
+            GatewayError::new(ErrorKind::PayloadTooLarge, format!("plugin `{}` cannot take it: {error}", plugin.name()))
+        }
+        _ => GatewayError::new(ErrorKind::Internal, format!("plugin `{}` failed: {error}", plugin.name())),
+    }
 }
 
 impl PluginSet {
@@ -86,8 +92,11 @@ impl PluginSet {
             if !applies(&plugin.spec.match_headers, &request.headers) {
                 continue;
             }
+            let size = request.system_excerpt.len()
+                + request.user_excerpt.len()
+                + request.headers.iter().map(|h| h.name.len() + h.value.len()).sum::<usize>();
             let answer =
-                plugin.call(async |warm: &mut Warm| warm.instance.detect(&mut warm.store, request).await).await;
+                plugin.call(size, async |warm: &mut Warm| warm.instance.detect(&mut warm.store, request).await).await;
             let error = match answer {
                 Ok(Ok(identity)) => {
                     detection.merge(plugin.name(), identity);
@@ -112,7 +121,9 @@ impl PluginSet {
         let Some(plugin) = &self.memory_injector else {
             return Ok(None);
         };
-        let answer = plugin.call(async |warm: &mut Warm| warm.instance.inject(&mut warm.store, request).await).await;
+        let size = request.query.len() + request.memories.iter().map(|m| m.text.len()).sum::<usize>();
+        let answer =
+            plugin.call(size, async |warm: &mut Warm| warm.instance.inject(&mut warm.store, request).await).await;
         let error = match answer {
             Ok(Ok(patch)) => return Ok(patch),
             Ok(Err(message)) => {
@@ -152,7 +163,9 @@ impl Plugin {
         body: &str,
     ) -> Result<AdaptedRequest, GatewayError> {
         let answer = self
-            .call(async |warm: &mut Warm| warm.instance.translate_request(&mut warm.store, context, body).await)
+            .call(body.len(), async |warm: &mut Warm| {
+                warm.instance.translate_request(&mut warm.store, context, body).await
+            })
             .await
             .map_err(|e| plugin_failed(self, &e))?;
         answer.map_err(|e| adapter_error(self, e))
@@ -160,7 +173,9 @@ impl Plugin {
 
     pub async fn translate_response(&self, context: &AdapterContext, body: &str) -> Result<String, GatewayError> {
         let answer = self
-            .call(async |warm: &mut Warm| warm.instance.translate_response(&mut warm.store, context, body).await)
+            .call(body.len(), async |warm: &mut Warm| {
+                warm.instance.translate_response(&mut warm.store, context, body).await
+            })
             .await
             .map_err(|e| plugin_failed(self, &e))?;
         answer.map_err(|e| adapter_error(self, e))
@@ -172,16 +187,16 @@ impl Plugin {
         status: u16,
         body: &str,
     ) -> Result<String, GatewayError> {
-        self.call(async |warm: &mut Warm| warm.instance.translate_error(&mut warm.store, context, status, body).await)
-            .await
-            .map_err(|e| plugin_failed(self, &e))
+        let translate =
+            async |warm: &mut Warm| warm.instance.translate_error(&mut warm.store, context, status, body).await;
+        self.call(body.len(), translate).await.map_err(|e| plugin_failed(self, &e))
     }
 
     /// A translator for one streamed answer. It holds its instance until the stream ends.
     pub async fn open_stream(self: &Arc<Self>, context: &AdapterContext) -> Result<PluginStream, GatewayError> {
         let mut warm = self.checkout().await.map_err(|e| plugin_failed(self, &e))?;
         let resource = self
-            .call_on(&mut warm, async |warm: &mut Warm| warm.instance.open_stream(&mut warm.store, context).await)
+            .call_on(&mut warm, 0, async |warm: &mut Warm| warm.instance.open_stream(&mut warm.store, context).await)
             .await
             .map_err(|e| plugin_failed(self, &e))?;
         Ok(PluginStream { plugin: self.clone(), warm: Some(warm), resource })
@@ -200,6 +215,7 @@ pub struct PluginStream {
 impl PluginStream {
     async fn with<R>(
         &mut self,
+        input_bytes: usize,
         call: impl AsyncFnOnce(&mut Warm, ResourceAny) -> wasmtime::Result<R>,
     ) -> Result<R, GatewayError> {
         let plugin = self.plugin.clone();
@@ -207,7 +223,7 @@ impl PluginStream {
         let Some(warm) = self.warm.as_mut() else {
             return Err(plugin_failed(&plugin, &PluginError::Trap("the stream's instance failed earlier".into())));
         };
-        let result = plugin.call_on(warm, async |warm: &mut Warm| call(warm, resource).await).await;
+        let result = plugin.call_on(warm, input_bytes, async |warm: &mut Warm| call(warm, resource).await).await;
         if result.is_err() {
             // A trapped instance cannot be entered again.
             self.warm = None;
@@ -218,8 +234,9 @@ impl PluginStream {
     /// One upstream event in, the client's events out.
     pub async fn push(&mut self, event: SseEvent) -> Result<Vec<SseEvent>, GatewayError> {
         let event = WitSseEvent { event: event.event, data: event.data };
+        let size = event.data.len();
         let out = self
-            .with(async |warm: &mut Warm, translator| {
+            .with(size, async |warm: &mut Warm, translator| {
                 warm.instance.push_stream(&mut warm.store, translator, &event).await
             })
             .await?;
@@ -230,7 +247,7 @@ impl PluginStream {
     /// stream was complete. The instance goes back to the pool.
     pub async fn finish(&mut self) -> Result<(Vec<SseEvent>, bool), GatewayError> {
         let (events, completed) = self
-            .with(async |warm: &mut Warm, translator| warm.instance.finish_stream(&mut warm.store, translator).await)
+            .with(0, async |warm: &mut Warm, translator| warm.instance.finish_stream(&mut warm.store, translator).await)
             .await?;
         if let Some(warm) = self.warm.take() {
             self.plugin.checkin(warm);

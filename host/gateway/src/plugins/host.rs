@@ -95,7 +95,7 @@ impl PluginHost {
             Err(error) => return Err(format!("cannot read {}: {error}", spec.file.display())),
         };
         let hash = hex(&Sha256::digest(&bytes));
-        if let Some(earlier) = earlier.filter(|p| p.hash == hash && p.spec == *spec && !p.disabled()) {
+        if let Some(earlier) = earlier.filter(|p| p.hash == hash && p.spec == *spec && !p.is_paused()) {
             return Ok(earlier.clone());
         }
         let metadata = metadata::read(&bytes)?;
@@ -134,7 +134,7 @@ impl PluginHost {
 /// without trapping. An error value is fine: only a broken plugin traps.
 async fn self_check(plugin: &Plugin) -> Result<(), super::PluginError> {
     plugin
-        .call(async |warm| match plugin.kind {
+        .call(0, async |warm| match plugin.kind {
             Kind::Detector => {
                 let request = DetectRequest {
                     api: Api::OpenaiChat,

@@ -7,6 +7,7 @@
 //! - [`hooks`]: what the request pipeline calls (detect, inject, translate);
 
 pub mod bindings;
+mod breaker;
 pub mod builtin;
 pub mod hooks;
 pub mod host;
@@ -41,8 +42,10 @@ pub struct SharedLimits {
 /// Why a plugin call did not produce an answer.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PluginError {
-    #[error("disabled after repeated failures (it comes back when its file changes)")]
-    Disabled,
+    #[error("paused after repeated failures; tried again in {} ms", .0.as_millis())]
+    Paused(std::time::Duration),
+    #[error("the input ({bytes} bytes) is larger than the plugin takes ({limit} bytes; raise its memory_mb)")]
+    TooLarge { bytes: usize, limit: usize },
     #[error("no instance available within the deadline (the instance pool is exhausted)")]
     Busy,
     #[error("failed to initialise: {0}")]

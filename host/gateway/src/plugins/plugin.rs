@@ -1,7 +1,6 @@
 //! One loaded plugin: its compiled component, a bounded pool of warm instances, and
 //! the sandboxed call that every hook goes through.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
@@ -10,6 +9,7 @@ use wasmtime::Store;
 use wasmtime::component::Component;
 
 use super::bindings::{Instance, Pre};
+use super::breaker::Breaker;
 use super::metadata::Metadata;
 use super::runtime::{EPOCH_TICK, PluginRuntime, State};
 use super::stats::Stats;
@@ -32,6 +32,15 @@ const MAX_IDLE: usize = 8;
 /// A warm instance is replaced after this many calls, so a slow leak in a plugin's
 /// heap cannot grow without end.
 const MAX_USES: u32 = 10_000;
+/// An input this big is no plugin's fault when the call fails on it: the caller's
+/// request is, and the breaker does not count it.
+const LARGE_INPUT: usize = 1 << 20;
+/// CPU time granted per MiB of input beyond the plugin's deadline: translating a big
+/// body takes longer, and that is not the plugin spinning.
+const DEADLINE_PER_MIB: std::time::Duration = std::time::Duration::from_millis(20);
+/// Inputs may take at most this share of the plugin's memory cap (a translation holds
+/// the parsed body and the translated one, several times the text).
+const INPUT_SHARE_OF_MEMORY: usize = 8;
 
 /// An instance ready to call, with the Store it lives in.
 pub struct Warm {
@@ -53,9 +62,7 @@ pub struct Plugin {
     runtime: Arc<PluginRuntime>,
     pre: Pre,
     idle: Mutex<Vec<Warm>>,
-    failures_in_a_row: AtomicU32,
-    disabled: AtomicBool,
-    max_failures: u32,
+    breaker: Breaker,
 }
 
 impl Plugin {
@@ -86,9 +93,7 @@ impl Plugin {
             runtime,
             pre,
             idle: Mutex::new(Vec::new()),
-            failures_in_a_row: AtomicU32::new(0),
-            disabled: AtomicBool::new(false),
-            max_failures,
+            breaker: Breaker::new(max_failures),
         })
     }
 
@@ -96,13 +101,21 @@ impl Plugin {
         &self.spec.name
     }
 
-    pub fn disabled(&self) -> bool {
-        self.disabled.load(Ordering::Relaxed)
+    /// True while its circuit breaker refuses calls after repeated failures.
+    pub fn is_paused(&self) -> bool {
+        self.breaker.is_open()
     }
 
-    /// Epoch ticks in the plugin's CPU deadline (at least one).
-    fn deadline_ticks(&self) -> u64 {
-        (self.spec.timeout.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64 + 1
+    /// The largest input a call takes; bigger ones are refused before the plugin runs.
+    pub fn max_input_bytes(&self) -> usize {
+        self.shared.limits.memory_bytes / INPUT_SHARE_OF_MEMORY
+    }
+
+    /// Epoch ticks in the plugin's CPU deadline for an input of this size (at least one).
+    fn deadline_ticks(&self, input_bytes: usize) -> u64 {
+        let allowance = DEADLINE_PER_MIB.saturating_mul((input_bytes >> 20) as u32);
+        let deadline = self.spec.timeout + allowance;
+        (deadline.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64 + 1
     }
 
     /// A fresh instance: a new Store within the memory cap, instantiated and
@@ -115,7 +128,7 @@ impl Plugin {
         let mut store = Store::new(&self.runtime.engine, self.runtime.state(self.shared.clone()));
         store.limiter(|state| &mut state.limits);
         store.epoch_deadline_trap();
-        store.set_epoch_deadline(self.deadline_ticks());
+        store.set_epoch_deadline(self.deadline_ticks(0));
         let instance = self
             .pre
             .instantiate(&mut store)
@@ -130,9 +143,7 @@ impl Plugin {
 
     /// A warm instance to call: an idle one, or a new one.
     pub async fn checkout(&self) -> Result<Warm, PluginError> {
-        if self.disabled() {
-            return Err(PluginError::Disabled);
-        }
+        self.breaker.admits().map_err(PluginError::Paused)?;
         if self.spec.isolation == Isolation::Pooled
             && let Some(warm) = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()
         {
@@ -140,8 +151,9 @@ impl Plugin {
         }
         let started = Instant::now();
         let result = self.instantiate().await;
-        if let Err(error) = &result {
-            self.failed(error, started.elapsed());
+        // A full pool is load, not a fault of the plugin.
+        if let Some(error) = result.as_ref().err().filter(|e| !matches!(e, PluginError::Busy)) {
+            self.failed(error, started.elapsed(), 0);
         }
         result
     }
@@ -159,14 +171,29 @@ impl Plugin {
     }
 
     /// Runs `call` on a warm instance under the plugin's CPU deadline and memory cap.
-    /// A trap discards the instance; the failure is counted, logged with the
-    /// plugin's name and version, and after `max_failures` in a row the plugin is
-    /// disabled until its file changes.
-    pub async fn call<R>(&self, call: impl AsyncFnOnce(&mut Warm) -> wasmtime::Result<R>) -> Result<R, PluginError> {
+    /// `input_bytes` is the size of what the call hands the plugin: an input above
+    /// [`Plugin::max_input_bytes`] is refused before the plugin runs, and big inputs
+    /// get more CPU time. A trap discards the instance; the failure is counted, logged
+    /// with the plugin's name and version, and after `max_failures` in a row the
+    /// breaker pauses the plugin for a back-off.
+    pub async fn call<R>(
+        &self,
+        input_bytes: usize,
+        call: impl AsyncFnOnce(&mut Warm) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginError> {
+        self.check_input(input_bytes)?;
         let mut warm = self.checkout().await?;
-        let value = self.call_on(&mut warm, call).await?;
+        let value = self.call_on(&mut warm, input_bytes, call).await?;
         self.checkin(warm);
         Ok(value)
+    }
+
+    fn check_input(&self, input_bytes: usize) -> Result<(), PluginError> {
+        let limit = self.max_input_bytes();
+        if input_bytes > limit {
+            return Err(PluginError::TooLarge { bytes: input_bytes, limit });
+        }
+        Ok(())
     }
 
     /// Like [`Plugin::call`], on an instance the caller holds (a stream translator's).
@@ -174,22 +201,24 @@ impl Plugin {
     pub async fn call_on<R>(
         &self,
         warm: &mut Warm,
+        input_bytes: usize,
         call: impl AsyncFnOnce(&mut Warm) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
-        warm.store.set_epoch_deadline(self.deadline_ticks());
+        self.check_input(input_bytes)?;
+        warm.store.set_epoch_deadline(self.deadline_ticks(input_bytes));
         let started = Instant::now();
         let result = call(warm).await;
         let elapsed = started.elapsed();
         match result {
             Ok(value) => {
                 self.stats.record(elapsed, true);
-                self.failures_in_a_row.store(0, Ordering::Relaxed);
+                self.breaker.succeeded();
                 Ok(value)
             }
             Err(trap) => {
                 let error =
                     PluginError::Trap(describe_trap(&trap, &warm.store.data().stderr.text(), self.spec.timeout));
-                self.failed(&error, elapsed);
+                self.failed(&error, elapsed, input_bytes);
                 Err(error)
             }
         }
@@ -202,21 +231,22 @@ impl Plugin {
         tracing::warn!(plugin = %self.spec.name, version = %self.metadata.version, "plugin returned an error: {message}");
     }
 
-    fn failed(&self, error: &PluginError, elapsed: std::time::Duration) {
+    fn failed(&self, error: &PluginError, elapsed: std::time::Duration, input_bytes: usize) {
         self.stats.record(elapsed, false);
         self.stats.record_error(error.to_string());
-        let in_a_row = self.failures_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
-        tracing::error!(
-            plugin = %self.spec.name,
-            version = %self.metadata.version,
-            failures_in_a_row = in_a_row,
-            "plugin failed: {error}"
-        );
-        if in_a_row >= self.max_failures && !self.disabled.swap(true, Ordering::Relaxed) {
+        let (name, version) = (&self.spec.name, &self.metadata.version);
+        if input_bytes >= LARGE_INPUT {
+            tracing::warn!(plugin = %name, version = %version, input_bytes, "plugin failed on a large input (not counted against it): {error}");
+            return;
+        }
+        let (in_a_row, paused) = self.breaker.failed();
+        tracing::error!(plugin = %name, version = %version, failures_in_a_row = in_a_row, "plugin failed: {error}");
+        if let Some(backoff) = paused {
             self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
             tracing::error!(
-                plugin = %self.spec.name,
-                "plugin disabled after {in_a_row} failures in a row; it comes back when its file changes"
+                plugin = %name,
+                "plugin paused after {in_a_row} failures in a row; tried again in {} s",
+                backoff.as_secs()
             );
         }
     }

@@ -36,6 +36,13 @@ impl Deployment {
         Self::parse_url(&self.config, path)
     }
 
+    /// True when `url` is at the deployment's scheme, host and port, under its base path.
+    pub fn on_origin(&self, url: &reqwest::Url) -> bool {
+        reqwest::Url::parse(&self.config.base_url).is_ok_and(|base| {
+            base.origin() == url.origin() && url.path().starts_with(base.path().trim_end_matches('/'))
+        })
+    }
+
     /// `{base}{path}`, with the deployment's query (Azure's `api-version`) added.
     fn parse_url(config: &DeploymentConfig, path: &str) -> Result<reqwest::Url, String> {
         let mut url = reqwest::Url::parse(&format!("{}{path}", config.base_url)).map_err(|e| e.to_string())?;
@@ -272,6 +279,8 @@ pub fn upstream_client() -> reqwest::Client {
     reqwest::Client::builder()
         .user_agent(concat!("memory-proxy/", env!("CARGO_PKG_VERSION")))
         .cookie_store(true)
+        // A redirect would carry the provider key to wherever it points.
+        .redirect(reqwest::redirect::Policy::none())
         // Without it, small SSE writes wait for delayed ACKs (tens of ms per event).
         .tcp_nodelay(true)
         .connect_timeout(Duration::from_secs(10))

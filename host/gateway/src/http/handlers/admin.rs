@@ -23,7 +23,7 @@ pub async fn plugins(State(state): State<Services>, Extension(ctx): Extension<Re
                 "api_version": p.metadata.api,
                 "hash": p.hash,
                 "loaded_at": unix(p.loaded_at),
-                "disabled": p.disabled(),
+                "paused": p.is_paused(),
                 "on_error": format!("{:?}", p.spec.on_error),
                 "isolation": format!("{:?}", p.spec.isolation),
                 "timeout_ms": p.spec.timeout.as_millis(),

@@ -73,8 +73,8 @@ pub fn observe_state(plugins: &crate::plugins::PluginSet, queue_depth: usize, dr
         let stats = plugin.stats.view();
         counter!("memory_proxy_plugin_calls_total", "plugin" => plugin.spec.name.clone()).absolute(stats.calls);
         counter!("memory_proxy_plugin_failures_total", "plugin" => plugin.spec.name.clone()).absolute(stats.failures);
-        gauge!("memory_proxy_plugin_disabled", "plugin" => plugin.spec.name.clone())
-            .set(f64::from(u8::from(plugin.disabled())));
+        gauge!("memory_proxy_plugin_paused", "plugin" => plugin.spec.name.clone())
+            .set(f64::from(u8::from(plugin.is_paused())));
     }
     gauge!("memory_proxy_analytics_queue_depth").set(queue_depth as f64);
     counter!("memory_proxy_analytics_dropped_total").absolute(dropped);
