@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use tokio::sync::OwnedSemaphorePermit;
-use wasmtime::Store;
+use wasmtime::{Store, UpdateDeadline};
 use wasmtime::component::Component;
 
 use super::bindings::{Instance, Pre};
@@ -127,8 +127,31 @@ impl Plugin {
             .map_err(|_| PluginError::Busy)?;
         let mut store = Store::new(&self.runtime.engine, self.runtime.state(self.shared.clone()));
         store.limiter(|state| &mut state.limits);
-        store.epoch_deadline_trap();
-        store.set_epoch_deadline(self.deadline_ticks(0));
+        // A call still running at an epoch tick is a long one: it gives its worker up,
+        // and goes on only with a long-call permit (released and taken again at every
+        // tick, so long calls take turns). Short calls, nearly all, never get here.
+        let long_calls = self.runtime.long_calls.clone();
+        store.epoch_deadline_callback(move |mut store| {
+            let state = store.data_mut();
+            if state.ticks_left == 0 {
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            state.ticks_left -= 1;
+            let slot = state.long_call.clone();
+            slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let long_calls = long_calls.clone();
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(async move {
+                    tokio::task::yield_now().await;
+                    if let Ok(permit) = long_calls.acquire_owned().await {
+                        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(permit);
+                    }
+                }),
+            ))
+        });
+        store.data_mut().ticks_left = self.deadline_ticks(0);
+        store.set_epoch_deadline(1);
         let instance = self
             .pre
             .instantiate(&mut store)
@@ -205,10 +228,12 @@ impl Plugin {
         call: impl AsyncFnOnce(&mut Warm) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
         self.check_input(input_bytes)?;
-        warm.store.set_epoch_deadline(self.deadline_ticks(input_bytes));
+        warm.store.data_mut().ticks_left = self.deadline_ticks(input_bytes);
+        warm.store.set_epoch_deadline(1);
         let started = Instant::now();
         let result = call(warm).await;
         let elapsed = started.elapsed();
+        warm.store.data().long_call.lock().unwrap_or_else(|p| p.into_inner()).take();
         match result {
             Ok(value) => {
                 self.stats.record(elapsed, true);

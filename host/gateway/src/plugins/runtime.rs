@@ -34,7 +34,14 @@ pub struct PluginRuntime {
     pub linker: Linker<State>,
     /// One permit per live instance.
     pub permits: Arc<Semaphore>,
+    /// Calls that outlast one epoch tick run only while holding one of these: one
+    /// fewer than the runtime's worker threads, so plugins running long (to their
+    /// deadline, say) always leave a worker to every other request.
+    pub long_calls: Arc<Semaphore>,
 }
+
+/// The long-call permit a Store's running call holds, if any.
+pub type LongCallSlot = Arc<std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>>;
 
 /// What a Store holds: the sandbox's WASI context (no files, network, environment or
 /// clock), its resource table, its memory limit, and the plugin it belongs to.
@@ -44,6 +51,10 @@ pub struct State {
     pub limits: StoreLimits,
     pub plugin: Arc<PluginShared>,
     pub stderr: StderrTail,
+    /// Epoch ticks the running call may still take before it is stopped.
+    pub ticks_left: u64,
+    /// The long-call permit the running call holds once it outlasted a tick.
+    pub long_call: LongCallSlot,
 }
 
 impl PluginRuntime {
@@ -85,7 +96,13 @@ impl PluginRuntime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         bindings::add_to_linker(&mut linker)?;
-        Ok(Self { engine, linker, permits: Arc::new(Semaphore::new(MAX_INSTANCES as usize)) })
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Ok(Self {
+            engine,
+            linker,
+            permits: Arc::new(Semaphore::new(MAX_INSTANCES as usize)),
+            long_calls: Arc::new(Semaphore::new(workers.saturating_sub(1).max(1))),
+        })
     }
 
     /// Compiles (or fetches from the cache) a component.
@@ -103,7 +120,7 @@ impl PluginRuntime {
             .monotonic_clock(FrozenClock)
             .build();
         let limits = wasmtime::StoreLimitsBuilder::new().memory_size(plugin.limits.memory_bytes).build();
-        State { wasi, table: ResourceTable::new(), limits, plugin, stderr }
+        State { wasi, table: ResourceTable::new(), limits, plugin, stderr, ticks_left: 0, long_call: LongCallSlot::default() }
     }
 }
 
