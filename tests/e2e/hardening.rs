@@ -50,3 +50,50 @@ async fn huge_translated_requests_are_refused_without_pausing_the_adapter_for_ev
     assert_eq!(adapter["paused"], false, "{adapter}");
     assert_eq!(mock.calls().await.len(), 2, "the refused ones never went upstream");
 }
+
+#[tokio::test]
+async fn past_the_in_flight_cap_a_request_is_told_to_retry_instead_of_queueing() {
+    let mock = Mock::start_with(&["--latency-ms", "800"]);
+    let config = format!(
+        "{}general_settings:\n  global_max_parallel_requests: 2\n",
+        e2e::one_model("gpt", "openai/gpt-up", &mock.openai_base())
+    );
+    let gateway = Gateway::start(&config);
+    let send = || gateway.post("/v1/chat/completions").json(&hello("gpt")).send();
+    let (a, b) = (tokio::spawn(send()), tokio::spawn(send()));
+    // Both are in flight once the mock has them.
+    e2e::wait_for(std::time::Duration::from_secs(5), || async { (mock.requests().await.len() == 2).then_some(()) })
+        .await
+        .expect("two requests in flight");
+    let refused = send().await.unwrap();
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let error: Value = refused.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "gateway_overloaded", "{error}");
+    assert!(error["error"]["message"].as_str().unwrap().contains("global_max_parallel_requests"));
+    assert_eq!(a.await.unwrap().unwrap().status(), 200);
+    assert_eq!(b.await.unwrap().unwrap().status(), 200);
+    assert_eq!(send().await.unwrap().status(), 200, "places are given back");
+}
+
+#[tokio::test]
+async fn a_body_that_trickles_in_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mock = Mock::start();
+    let config = format!(
+        "{}general_settings:\n  request_body_timeout: 0.5\n",
+        e2e::one_model("gpt", "openai/gpt-up", &mock.openai_base())
+    );
+    let gateway = Gateway::start(&config);
+    let address = gateway.url.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"model\"";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the gateway answered and closed rather than waiting");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_body_timeout"), "{answer}");
+    assert!(mock.calls().await.is_empty());
+}

@@ -24,7 +24,11 @@ pub enum ErrorKind {
     ModelNotFound,
     NotFound,
     PayloadTooLarge,
+    /// The client did not send its request in time.
+    RequestTimeout,
     RateLimited,
+    /// The gateway has as many requests in flight as it takes.
+    Overloaded,
     /// The model exists but none of its deployments can serve (misconfigured), or the
     /// upstream is overloaded.
     ModelUnavailable,
@@ -58,8 +62,9 @@ impl ErrorKind {
             Self::PermissionDenied => 403,
             Self::ModelNotFound | Self::NotFound => 404,
             Self::PayloadTooLarge => 413,
+            Self::RequestTimeout => 408,
             Self::RateLimited => 429,
-            Self::ModelUnavailable => 503,
+            Self::ModelUnavailable | Self::Overloaded => 503,
             Self::BadGateway => 502,
             Self::UpstreamTimeout => 504,
             Self::Internal => 500,
@@ -68,13 +73,17 @@ impl ErrorKind {
 
     pub fn openai_type(self) -> &'static str {
         match self {
-            Self::InvalidRequest | Self::ModelNotFound | Self::NotFound | Self::PayloadTooLarge => {
-                "invalid_request_error"
-            }
+            Self::InvalidRequest
+            | Self::ModelNotFound
+            | Self::NotFound
+            | Self::PayloadTooLarge
+            | Self::RequestTimeout => "invalid_request_error",
             Self::Authentication => "authentication_error",
             Self::PermissionDenied => "permission_error",
             Self::RateLimited => "rate_limit_error",
-            Self::ModelUnavailable | Self::BadGateway | Self::UpstreamTimeout | Self::Internal => "server_error",
+            Self::ModelUnavailable | Self::Overloaded | Self::BadGateway | Self::UpstreamTimeout | Self::Internal => {
+                "server_error"
+            }
         }
     }
 
@@ -86,8 +95,8 @@ impl ErrorKind {
             Self::ModelNotFound | Self::NotFound => "not_found_error",
             Self::PayloadTooLarge => "request_too_large",
             Self::RateLimited => "rate_limit_error",
-            Self::ModelUnavailable => "overloaded_error",
-            Self::UpstreamTimeout => "timeout_error",
+            Self::ModelUnavailable | Self::Overloaded => "overloaded_error",
+            Self::UpstreamTimeout | Self::RequestTimeout => "timeout_error",
             Self::BadGateway | Self::Internal => "api_error",
         }
     }
@@ -101,7 +110,9 @@ impl ErrorKind {
             Self::ModelNotFound => "model_not_found",
             Self::NotFound => "not_found",
             Self::PayloadTooLarge => "request_too_large",
+            Self::RequestTimeout => "request_timeout",
             Self::RateLimited => "rate_limited",
+            Self::Overloaded => "gateway_overloaded",
             Self::ModelUnavailable => "model_unavailable",
             Self::BadGateway => "bad_gateway",
             Self::UpstreamTimeout => "upstream_timeout",

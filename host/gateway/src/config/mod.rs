@@ -24,6 +24,11 @@ use raw::{RawConfig, RawModel};
 /// Claude Code's largest prompts.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+/// Model requests in flight at most by default: far above what one team's agents
+/// send, low enough that a flood is refused before it exhausts memory or sockets.
+pub const DEFAULT_MAX_PARALLEL_REQUESTS: usize = 2048;
+/// Time to send the largest default body (32 MiB) at about 0.5 MB/s.
+const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_NUM_RETRIES: u32 = 2;
 const MASTER_KEY_VARS: [&str; 2] = ["MEMORY_PROXY_MASTER_KEY", "LITELLM_MASTER_KEY"];
 
@@ -45,6 +50,10 @@ pub struct Config {
     /// The embedded database file (from `general_settings.database_url`).
     pub database_path: std::path::PathBuf,
     pub max_request_bytes: usize,
+    /// Model requests in flight at most (`general_settings.global_max_parallel_requests`).
+    pub max_parallel_requests: usize,
+    /// How long a client may take to send its body.
+    pub request_body_timeout: Duration,
     /// Browser origins allowed by CORS (none: browsers may not call cross-origin).
     pub allowed_origins: Vec<HeaderValue>,
     /// Request records go to the databank (LiteLLM's `disable_spend_logs` turns it off).
@@ -471,6 +480,20 @@ fn validate(
         }
     };
 
+    let max_parallel_requests = match general.global_max_parallel_requests {
+        None => DEFAULT_MAX_PARALLEL_REQUESTS,
+        Some(0) => {
+            problems.push(invalid("general_settings.global_max_parallel_requests", "must be above 0"));
+            DEFAULT_MAX_PARALLEL_REQUESTS
+        }
+        Some(limit) => limit,
+    };
+
+    let request_body_timeout =
+        noted(&mut problems, seconds(general.request_body_timeout, "general_settings.request_body_timeout"))
+            .flatten()
+            .unwrap_or(DEFAULT_BODY_TIMEOUT);
+
     let memory = raw.memory.map(|section| memory(section, &deployments, lookup)).transpose();
     let memory = noted(&mut problems, memory).flatten().flatten();
     let plugins = noted(&mut problems, plugins::validate(raw.plugins, base_dir, &user_id_mappings_json, lookup));
@@ -493,6 +516,8 @@ fn validate(
         master_key,
         database_path,
         max_request_bytes,
+        max_parallel_requests,
+        request_body_timeout,
         allowed_origins,
         record_requests: !general.disable_spend_logs,
         analytics_queue_size: general.analytics_queue_size.unwrap_or(DEFAULT_ANALYTICS_QUEUE).max(1),

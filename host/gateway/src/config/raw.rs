@@ -140,6 +140,10 @@ pub struct RawGeneralSettings {
     /// LiteLLM's switch to stop writing request records.
     #[serde(default)]
     pub disable_spend_logs: bool,
+    /// Ours: seconds a client may take to send its request body (default 60).
+    pub request_body_timeout: Option<f64>,
+    /// Model requests in flight at most (LiteLLM's name); past it, 503 with retry-after.
+    pub global_max_parallel_requests: Option<usize>,
     /// Ours: records waiting for the databank writer before new ones are dropped.
     pub analytics_queue_size: Option<usize>,
 }

@@ -42,7 +42,7 @@ use send::Answer;
 use upstream::ClientHeaders;
 
 use crate::core::api::ClientApi;
-use crate::core::error::GatewayError;
+use crate::core::error::{ErrorKind, GatewayError};
 use crate::services::analytics::Observed;
 use crate::services::memory::Scope;
 use crate::services::{Services, Snapshot};
@@ -72,7 +72,20 @@ pub async fn handle(
 ) -> Response {
     let mut outcome = Outcome::new(services.clone(), ctx.id.clone(), api);
     outcome.key = calling.caller.key().cloned();
-    match run(services, ctx, api, &calling, headers, body, &mut outcome).await {
+    outcome.in_flight = services.admit();
+    let admitted = outcome.in_flight.is_some();
+    let result = if admitted {
+        run(services, ctx, api, &calling, headers, body, &mut outcome).await
+    } else {
+        Err(GatewayError::new(
+            ErrorKind::Overloaded,
+            format!(
+                "the gateway has as many requests in flight as it takes ({}, general_settings.global_max_parallel_requests); retry shortly",
+                ctx.snapshot.config.max_parallel_requests
+            ),
+        ))
+    };
+    match result {
         Ok(Answer::Whole { response, observed, bytes_out }) => {
             outcome.finish(response.status().as_u16(), observed, bytes_out, None);
             response
@@ -81,7 +94,10 @@ pub async fn handle(
         Err(error) => {
             info!(error = error.kind.code(), "{}", error.message);
             outcome.error = Some(error.kind.code());
-            let response = error.into_response(api.error_shape());
+            let mut response = error.into_response(api.error_shape());
+            if !admitted {
+                response.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+            }
             outcome.finish(response.status().as_u16(), Observed::default(), 0, None);
             response
         }
@@ -100,7 +116,7 @@ async fn run(
 ) -> Result<Answer, GatewayError> {
     let snapshot = &ctx.snapshot;
     let config = &snapshot.config;
-    let bytes = request::read_body(headers, body, config.max_request_bytes).await?;
+    let bytes = request::read_body(headers, body, config.max_request_bytes, config.request_body_timeout).await?;
     outcome.bytes_in = bytes.len() as u64;
     let mut request = ClientRequest::parse(api, &bytes)?;
     outcome.model.clone_from(&request.model);

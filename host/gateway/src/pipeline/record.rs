@@ -19,6 +19,8 @@ use crate::services::memory::Turn;
 
 pub struct Outcome {
     services: Services,
+    /// The request's place among those in flight, given back when the outcome goes.
+    pub in_flight: Option<tokio::sync::OwnedSemaphorePermit>,
     pub id: Arc<str>,
     pub api: ClientApi,
     pub started: Instant,
@@ -56,6 +58,7 @@ impl Outcome {
         let started_at_ms = millis_of(&id).unwrap_or_else(now_ms);
         Self {
             services,
+            in_flight: None,
             id,
             api,
             started: Instant::now(),

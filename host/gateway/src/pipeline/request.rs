@@ -22,7 +22,14 @@ pub struct ClientRequest {
     pub include_usage: bool,
 }
 
-pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, GatewayError> {
+/// The body, within `limit` bytes and `timeout` (a caller trickling bytes holds a
+/// connection and a place in flight, so it is cut off).
+pub async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<Bytes, GatewayError> {
     let too_large = || {
         GatewayError::new(
             ErrorKind::PayloadTooLarge,
@@ -35,7 +42,16 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
     if declared.is_some_and(|length| length > limit) {
         return Err(too_large());
     }
-    match Limited::new(body, limit).collect().await {
+    let read = tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await.map_err(|_| {
+        GatewayError::new(
+            ErrorKind::RequestTimeout,
+            format!(
+                "the request body did not arrive within {} s (general_settings.request_body_timeout)",
+                timeout.as_secs_f64()
+            ),
+        )
+    })?;
+    match read {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(error) if error.is::<LengthLimitError>() => Err(too_large()),
         Err(error) => Err(GatewayError::invalid(format!("could not read the request body: {error}"))),

@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use tokio::sync::OwnedSemaphorePermit;
-use wasmtime::{Store, UpdateDeadline};
 use wasmtime::component::Component;
+use wasmtime::{Store, UpdateDeadline};
 
 use super::bindings::{Instance, Pre};
 use super::breaker::Breaker;

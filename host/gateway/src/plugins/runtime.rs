@@ -120,7 +120,15 @@ impl PluginRuntime {
             .monotonic_clock(FrozenClock)
             .build();
         let limits = wasmtime::StoreLimitsBuilder::new().memory_size(plugin.limits.memory_bytes).build();
-        State { wasi, table: ResourceTable::new(), limits, plugin, stderr, ticks_left: 0, long_call: LongCallSlot::default() }
+        State {
+            wasi,
+            table: ResourceTable::new(),
+            limits,
+            plugin,
+            stderr,
+            ticks_left: 0,
+            long_call: LongCallSlot::default(),
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! and know neither.
 
 pub mod analytics;
+mod in_flight;
 pub mod journal;
 pub mod keys;
 pub mod memory;
@@ -68,6 +69,8 @@ struct Inner {
     extraction: Arc<Notify>,
     /// The last config reload that failed, and why (shown by the admin API).
     reload_error: Mutex<Option<String>>,
+    /// Model requests in flight, and their cap.
+    in_flight: in_flight::InFlight,
 }
 
 impl Services {
@@ -81,6 +84,7 @@ impl Services {
         let indexer = Indexer::start(database.clone(), embeddings.clone(), local.vectors());
         let memories = Memories { local, supermemory: Supermemory::new() };
         let conversations = Conversations::new(&database);
+        let max_parallel_requests = snapshot.config.max_parallel_requests;
         let (supermemory_config, watched) = watch::channel(supermemory_of(&snapshot.config));
         let supermemory_sender = Sender::start(database.clone(), memories.supermemory.clone(), watched);
         let services = Self {
@@ -99,6 +103,7 @@ impl Services {
                 indexer,
                 extraction: Arc::default(),
                 reload_error: Mutex::new(None),
+                in_flight: in_flight::InFlight::new(max_parallel_requests),
             }),
         };
         services.use_embeddings_of(&services.snapshot().config);
@@ -167,9 +172,17 @@ impl Services {
 
     /// Makes `snapshot` current for every request that starts from now on.
     pub fn publish(&self, snapshot: Snapshot) {
+        if snapshot.config.max_parallel_requests != self.inner.in_flight.limit() {
+            self.inner.in_flight.resize(snapshot.config.max_parallel_requests);
+        }
         self.inner.supermemory_config.send_replace(supermemory_of(&snapshot.config));
         self.use_embeddings_of(&snapshot.config);
         self.inner.current.store(Arc::new(snapshot));
+    }
+
+    /// A place for one more model request, or None when the cap is reached.
+    pub fn admit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.inner.in_flight.admit()
     }
 
     pub fn database(&self) -> &Database {

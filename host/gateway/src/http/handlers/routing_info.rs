@@ -47,7 +47,9 @@ async fn describe(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Json<serde_json::Value>, GatewayError> {
-    let bytes = read_body(headers, body, ctx.snapshot.config.max_request_bytes).await?;
+    let bytes =
+        read_body(headers, body, ctx.snapshot.config.max_request_bytes, ctx.snapshot.config.request_body_timeout)
+            .await?;
     let body = if bytes.iter().all(u8::is_ascii_whitespace) { None } else { Some(JsonBody::parse(&bytes)?) };
     let api = body.as_ref().map_or(ClientApi::OpenAiChat, |b| api_of(b, headers));
     let key = caller.key();
