@@ -97,3 +97,42 @@ async fn a_body_that_trickles_in_is_cut_off() {
     assert!(answer.contains("request_body_timeout"), "{answer}");
     assert!(mock.calls().await.is_empty());
 }
+
+#[tokio::test]
+async fn hostile_bodies_get_a_400_naming_the_problem_and_pause_nothing() {
+    let mock = Mock::start();
+    let gateway = Gateway::start(&e2e::one_model("gpt", "openai/gpt-up", &mock.openai_base()));
+    // 80,000 distinct top-level keys in 1 MB (the duplicate check was quadratic).
+    let fields: Vec<String> = (0..80_000).map(|i| format!("\"k{i}\":1")).collect();
+    let wide = format!("{{\"model\":\"gpt\",\"messages\":[],{}}}", fields.join(","));
+    let response = gateway
+        .post("/v1/chat/completions")
+        .header("content-type", "application/json")
+        .body(wide)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let error: Value = response.json().await.unwrap();
+    assert!(error["error"]["message"].as_str().unwrap().contains("top-level fields, the limit"), "{error}");
+
+    // Nested past any parser's depth, to a translated model: the adapter refuses it
+    // as the caller's mistake, however often it comes.
+    let deep = format!("{}\"x\"{}", "[".repeat(5_000), "]".repeat(5_000));
+    let body = format!(
+        "{{\"model\":\"gpt\",\"max_tokens\":5,\"messages\":[{{\"role\":\"user\",\"content\":\"hi\",\"extra\":{deep}}}]}}"
+    );
+    for _ in 0..8 {
+        let response = gateway
+            .post("/v1/messages")
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{}", response.text().await.unwrap());
+    }
+    let ok = json!({ "model": "gpt", "max_tokens": 5, "messages": [{ "role": "user", "content": "hello" }] });
+    assert_eq!(gateway.post("/v1/messages").json(&ok).send().await.unwrap().status(), 200, "the adapter still serves");
+    assert_eq!(mock.calls().await.len(), 1);
+}

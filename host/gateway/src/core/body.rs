@@ -10,13 +10,20 @@ use serde_json::value::RawValue;
 
 use crate::core::error::GatewayError;
 
+/// Top-level fields a request may have: every API's requests have a few dozen at most,
+/// and the duplicate check compares each new field with those before it.
+pub const MAX_FIELDS: usize = 256;
+
 #[derive(Debug, Clone)]
 pub struct JsonBody {
     fields: Vec<(String, Box<RawValue>)>,
 }
 
 impl JsonBody {
-    /// Parses a request body that must be a JSON object without duplicate keys.
+    /// Parses a request body that must be a JSON object without duplicate keys, of at
+    /// most [`MAX_FIELDS`] top-level fields. Linear in the body's size: nested values
+    /// are only validated, never built here (where they are built, in translation and
+    /// memory, serde_json's depth limit of 128 answers a 400).
     pub fn parse(bytes: &[u8]) -> Result<Self, GatewayError> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(GatewayError::invalid("the request body is empty; expected a JSON object"));
@@ -119,6 +126,9 @@ impl<'de> Deserialize<'de> for JsonBody {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonBody, A::Error> {
                 let mut fields: Vec<(String, Box<RawValue>)> = Vec::with_capacity(map.size_hint().unwrap_or(8));
                 while let Some(key) = map.next_key::<String>()? {
+                    if fields.len() == MAX_FIELDS {
+                        return Err(de::Error::custom(format!("more than {MAX_FIELDS} top-level fields, the limit")));
+                    }
                     // Two values for one field would let the gateway and the upstream
                     // read different requests.
                     if fields.iter().any(|(k, _)| *k == key) {
@@ -169,6 +179,15 @@ mod tests {
         assert_eq!(body.get::<u32>("absent").unwrap(), None);
         let error = body.get::<u32>("max_tokens").unwrap_err();
         assert_eq!(error.param.as_deref(), Some("max_tokens"));
+    }
+
+    #[test]
+    fn caps_top_level_fields_naming_the_limit() {
+        let fields: Vec<String> = (0..=MAX_FIELDS).map(|i| format!("\"k{i}\":1")).collect();
+        let error = JsonBody::parse(format!("{{{}}}", fields.join(",")).as_bytes()).unwrap_err();
+        assert!(error.message.contains("more than 256 top-level fields, the limit"), "{}", error.message);
+        let wide = format!("{{\"messages\":[{}]}}", vec!["{\"a\":1}"; 100_000].join(","));
+        assert!(JsonBody::parse(wide.as_bytes()).is_ok(), "long arrays are validated, not built");
     }
 
     #[test]
