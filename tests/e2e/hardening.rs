@@ -136,3 +136,22 @@ async fn hostile_bodies_get_a_400_naming_the_problem_and_pause_nothing() {
     assert_eq!(gateway.post("/v1/messages").json(&ok).send().await.unwrap().status(), 200, "the adapter still serves");
     assert_eq!(mock.calls().await.len(), 1);
 }
+
+#[tokio::test]
+async fn names_made_up_for_a_wildcard_group_do_not_grow_the_metrics() {
+    let mock = Mock::start();
+    let gateway = Gateway::start(&e2e::one_model("claude-*", "anthropic/claude-*", &mock.url));
+    for i in 0..20 {
+        let body = json!({ "model": format!("claude-made-up-{i}"), "max_tokens": 5,
+            "messages": [{ "role": "user", "content": "hi" }] });
+        assert_eq!(gateway.post("/v1/messages").json(&body).send().await.unwrap().status(), 200);
+    }
+    let metrics = e2e::wait_for(std::time::Duration::from_secs(5), || async {
+        let text = gateway.get("/metrics").send().await.unwrap().text().await.unwrap();
+        text.contains("memory_proxy_requests_total{").then_some(text)
+    })
+    .await
+    .expect("metrics are rendered");
+    assert!(metrics.contains("model=\"claude-*\""), "{metrics}");
+    assert!(!metrics.contains("claude-made-up"), "one label per group, not per name asked for");
+}

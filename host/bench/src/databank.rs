@@ -35,6 +35,7 @@ fn record(random: &mut Lcg, index: u64, rows: u64, now_ms: i64, span_ms: i64) ->
         client: Some(CLIENTS[(random.next() % 4) as usize].to_owned()),
         key_id: None,
         model: MODELS[(random.next() % 4) as usize].to_owned(),
+        model_group: None,
         deployment: Some("model_list[0]".to_owned()),
         provider: Some("openai".to_owned()),
         upstream_model: None,

@@ -150,6 +150,9 @@ async fn attempt(
     let provider = deployment.config.provider;
     outcome.attempts += 1;
     outcome.deployment = Some(deployment.config.id.clone());
+    if outcome.model_group.as_deref() != Some(resolved.group.name.as_str()) {
+        outcome.model_group = Some(resolved.group.name.clone());
+    }
     outcome.provider = Some(provider.name);
     outcome.price = prices::for_deployment(&deployment.config.costs, provider.name, &upstream_model);
     outcome.upstream_model = Some(upstream_model.clone());

@@ -33,9 +33,10 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
 
 /// Counts a finished request.
 pub fn record(record: &Record) {
-    // A model name that routed nowhere is the client's free text: not a label, or any
-    // caller could grow the metrics without bound.
-    let model = if record.deployment.is_some() { record.model.clone() } else { "unknown".to_owned() };
+    // The model group, not the name asked for: a wildcard group serves any name a
+    // caller makes up, and a name that routed nowhere is free text. Either would grow
+    // the metrics without bound.
+    let model = record.model_group.clone().unwrap_or_else(|| "unknown".to_owned());
     let status = record.status.to_string();
     counter!("memory_proxy_requests_total", "api" => record.api, "model" => model.clone(), "status" => status)
         .increment(1);

@@ -24,6 +24,8 @@ pub struct Record {
     pub key_id: Option<String>,
     /// The model name the client asked for.
     pub model: String,
+    /// The `model_name` of model_list that served it (a wildcard group's own name).
+    pub model_group: Option<String>,
     pub deployment: Option<String>,
     pub provider: Option<String>,
     pub upstream_model: Option<String>,

@@ -502,6 +502,7 @@ mod tests {
             client: Some(["codex", "claude-code", "jetbrains"][index as usize % 3].to_owned()),
             key_id: (index % 5 == 0).then(|| "k1".to_owned()),
             model: ["gpt-4o", "claude"][index as usize % 2].to_owned(),
+            model_group: None,
             deployment: None,
             provider: None,
             upstream_model: None,
