@@ -155,3 +155,36 @@ async fn names_made_up_for_a_wildcard_group_do_not_grow_the_metrics() {
     assert!(metrics.contains("model=\"claude-*\""), "{metrics}");
     assert!(!metrics.contains("claude-made-up"), "one label per group, not per name asked for");
 }
+
+#[tokio::test]
+async fn cookies_an_upstream_sets_for_one_forwarding_caller_never_reach_another() {
+    let mock = Mock::start();
+    let config = format!(
+        "model_list:
+  - model_name: claude
+    litellm_params: {{model: anthropic/claude-up, api_base: '{}', forward_client_auth: true}}
+general_settings:
+  master_key: sk-gateway
+",
+        mock.url
+    );
+    let gateway = Gateway::start(&config);
+    let body = json!({ "model": "claude", "max_tokens": 5, "messages": [{ "role": "user", "content": "hi" }] });
+    let as_caller = |token: &str| {
+        gateway
+            .post("/v1/messages")
+            .header("x-memory-proxy-key", "sk-gateway")
+            .header("authorization", format!("Bearer {token}"))
+            .json(&body)
+            .send()
+    };
+    mock.fault(json!([{ "set_cookie": "session=of-ana; Path=/" }])).await;
+    assert_eq!(as_caller("oauth-ana").await.unwrap().status(), 200);
+    assert_eq!(as_caller("oauth-bo").await.unwrap().status(), 200);
+    assert_eq!(as_caller("oauth-ana").await.unwrap().status(), 200);
+    let calls = mock.calls().await;
+    let cookie = |i: usize| calls[i]["headers"].get("cookie").cloned();
+    assert_eq!(calls[1]["headers"]["authorization"], "Bearer oauth-bo");
+    assert_eq!(cookie(1), None, "Bo never gets Ana's cookie");
+    assert_eq!(cookie(2), Some(json!("session=of-ana")), "Ana keeps hers");
+}

@@ -157,7 +157,8 @@ async fn answer(state: Arc<MockState>, request: axum::extract::Request) -> axum:
     let Ok(exchange) = state::Exchange::receive(&state, request).await else {
         return (axum::http::StatusCode::BAD_REQUEST, "unreadable body").into_response();
     };
-    if path.ends_with("/chat/completions") {
+    let set_cookie = exchange.fault.set_cookie.clone();
+    let mut response = if path.ends_with("/chat/completions") {
         openai::chat(state, exchange).await
     } else if path.ends_with("/responses") {
         responses::responses(state, exchange).await
@@ -169,5 +170,9 @@ async fn answer(state: Arc<MockState>, request: axum::extract::Request) -> axum:
         anthropic::messages(state, exchange).await
     } else {
         (axum::http::StatusCode::NOT_FOUND, format!("mock has no route {path}")).into_response()
+    };
+    if let Some(cookie) = set_cookie.and_then(|c| c.parse().ok()) {
+        response.headers_mut().insert(axum::http::header::SET_COOKIE, cookie);
     }
+    response
 }

@@ -54,6 +54,9 @@ pub struct Fault {
     /// The error body's message, instead of "mock fault: status N".
     #[serde(default)]
     pub message: Option<String>,
+    /// A `set-cookie` header to send with the answer, whatever it is.
+    #[serde(default)]
+    pub set_cookie: Option<String>,
     /// A `location` header to send with the status (a redirect).
     #[serde(default)]
     pub location: Option<String>,

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use sha2::{Digest, Sha256};
 
 use crate::core::credentials::token_in;
 use crate::core::error::{ErrorKind, GatewayError};
@@ -25,6 +26,8 @@ pub struct UpstreamRequest {
     pub url: reqwest::Url,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// The digest of the caller's own credentials, when they go upstream.
+    pub caller: Option<[u8; 32]>,
 }
 
 /// The client's headers, and which one carried the gateway's own credential.
@@ -76,6 +79,7 @@ impl UpstreamRequest {
         let mut headers = HeaderMap::with_capacity(6);
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let mut forwarded_auth = false;
+        let mut caller = None;
         if config.forward_client_auth {
             // The gateway's own key never goes upstream, even when a client sends it in
             // more than one header.
@@ -87,6 +91,14 @@ impl UpstreamRequest {
                     headers.insert(name, value);
                     forwarded_auth = true;
                 }
+            }
+            if forwarded_auth {
+                let mut digest = Sha256::new();
+                for name in CLIENT_AUTH_HEADERS {
+                    digest.update(headers.get(name).map_or(&b""[..], HeaderValue::as_bytes));
+                    digest.update([0]);
+                }
+                caller = Some(digest.finalize().into());
             }
         }
         if let Some(key) = config.api_key.as_ref().filter(|_| !forwarded_auth)
@@ -160,7 +172,7 @@ impl UpstreamRequest {
             if let Some(credentials) = &config.aws {
                 bedrock::sign_request(credentials, &url, &mut headers, &body).map_err(bad_request)?;
             }
-            return Ok(Self { url, headers, body });
+            return Ok(Self { url, headers, body, caller });
         }
         if !is_plain_path(path) {
             return Err(bad_request(format!(
@@ -171,7 +183,7 @@ impl UpstreamRequest {
         if !deployment.on_origin(&url) {
             return Err(bad_request(format!("the upstream URL for `{path}` is not on the deployment's origin")));
         }
-        Ok(Self { url, headers, body })
+        Ok(Self { url, headers, body, caller })
     }
 }
 
@@ -230,7 +242,8 @@ pub enum NoReply {
 pub async fn send(deployment: &Deployment, request: UpstreamRequest, stream: bool) -> Result<Reply, NoReply> {
     let config = &deployment.config;
     let endpoint = config.provider.endpoint;
-    let pending = deployment.client.post(request.url).headers(request.headers).body(request.body).send();
+    let client = deployment.client_for(request.caller.as_ref());
+    let pending = client.post(request.url).headers(request.headers).body(request.body).send();
     if stream {
         let response = tokio::time::timeout(config.stream_timeout, pending)
             .await

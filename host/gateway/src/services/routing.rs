@@ -14,6 +14,9 @@ use crate::core::error::{ErrorKind, GatewayError};
 pub struct Deployment {
     pub config: DeploymentConfig,
     pub client: reqwest::Client,
+    /// `forward_client_auth`: one client (and cookie store) per caller credential, so
+    /// cookies an upstream sets for one caller never travel with another's request.
+    callers: Option<Arc<CallerClients>>,
     /// The upstream URLs of the usual paths, parsed once rather than per request.
     endpoints: Vec<(&'static str, reqwest::Url)>,
 }
@@ -22,10 +25,21 @@ const USUAL_PATHS: [&str; 5] =
     ["/chat/completions", "/responses", "/embeddings", "/v1/messages", "/v1/messages/count_tokens"];
 
 impl Deployment {
-    fn new(config: DeploymentConfig, client: reqwest::Client) -> Self {
+    fn new(config: DeploymentConfig, clients: &UpstreamClients) -> Self {
         let endpoints =
             USUAL_PATHS.iter().filter_map(|path| Self::parse_url(&config, path).ok().map(|url| (*path, url))).collect();
-        Self { config, client, endpoints }
+        let client = clients.for_base(&config.base_url);
+        let callers = config.forward_client_auth.then(|| clients.callers_of(&config.base_url));
+        Self { config, client, callers, endpoints }
+    }
+
+    /// The HTTP client for a request: the caller's own when the deployment forwards
+    /// callers' credentials (`caller` is their digest), else the shared one.
+    pub fn client_for(&self, caller: Option<&[u8; 32]>) -> reqwest::Client {
+        match (&self.callers, caller) {
+            (Some(callers), Some(caller)) => callers.get(caller),
+            _ => self.client.clone(),
+        }
     }
 
     /// The upstream URL for `path` (after the base URL).
@@ -83,7 +97,7 @@ impl Router {
         let mut exact: HashMap<String, ModelGroup> = HashMap::new();
         let mut wildcards: Vec<ModelGroup> = Vec::new();
         for d in &config.deployments {
-            let deployment = Arc::new(Deployment::new(d.clone(), clients.for_base(&d.base_url)));
+            let deployment = Arc::new(Deployment::new(d.clone(), clients));
             let name = &d.model_name;
             let group = if name.contains('*') {
                 let index = wildcards.iter().position(|g| &g.name == name).unwrap_or_else(|| {
@@ -253,9 +267,34 @@ impl ModelGroup {
 #[derive(Default)]
 pub struct UpstreamClients {
     by_origin: Mutex<HashMap<String, reqwest::Client>>,
+    callers_by_origin: Mutex<HashMap<String, Arc<CallerClients>>>,
+}
+
+/// Callers whose own credentials go upstream, each with a client of its own (the
+/// most recent ones; a caller left out gets a fresh client, and cookie store, next time).
+pub struct CallerClients {
+    clients: Mutex<lru::LruCache<[u8; 32], reqwest::Client>>,
+}
+
+const CALLER_CLIENTS: std::num::NonZeroUsize = std::num::NonZeroUsize::new(256).unwrap();
+
+impl CallerClients {
+    fn get(&self, caller: &[u8; 32]) -> reqwest::Client {
+        let mut clients = self.clients.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        clients.get_or_insert(*caller, upstream_client).clone()
+    }
 }
 
 impl UpstreamClients {
+    fn callers_of(&self, base_url: &str) -> Arc<CallerClients> {
+        let origin = origin(base_url);
+        let mut callers = self.callers_by_origin.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        callers
+            .entry(origin.to_owned())
+            .or_insert_with(|| Arc::new(CallerClients { clients: Mutex::new(lru::LruCache::new(CALLER_CLIENTS)) }))
+            .clone()
+    }
+
     pub fn for_base(&self, base_url: &str) -> reqwest::Client {
         let origin = origin(base_url);
         let mut clients = self.by_origin.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
