@@ -373,3 +373,37 @@ async fn cors_stays_closed_unless_origins_are_configured() {
     let response = preflight(&open).await.unwrap();
     assert_eq!(response.headers()["access-control-allow-origin"], "https://app.example");
 }
+
+#[tokio::test]
+async fn concurrent_streams_overshoot_a_budget_by_one_estimate_at_most() {
+    // Streams that take a while: all ten are in flight before any has a cost.
+    let mock = Mock::start_with(&["--chunk-delay-ms", "40"]);
+    let gateway = Gateway::start(&config(&mock));
+    // Each is estimated at about 0.04 $ (its prompt and max_tokens) and costs about 0.03 $.
+    let key = generate(&gateway, json!({ "max_budget": 0.05 })).await["key"].as_str().unwrap().to_owned();
+    let body = json!({ "model": "cheap", "stream": true, "max_tokens": 10,
+        "messages": [{ "role": "user", "content": "one two three four five six seven" }] });
+    let requests: Vec<_> = (0..10)
+        .map(|_| {
+            let request = gateway.post("/v1/chat/completions").bearer_auth(&key).json(&body).send();
+            tokio::spawn(async move {
+                let response = request.await.unwrap();
+                let status = response.status().as_u16();
+                // Read to the end: a stream is paid for when it is over.
+                let _ = response.text().await;
+                status
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for request in requests {
+        statuses.push(request.await.unwrap());
+    }
+    let served = statuses.iter().filter(|s| **s == 200).count();
+    assert!((1..=3).contains(&served), "the budget admits what it covers plus one estimate: {statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 10 - served);
+    let info: Value =
+        gateway.get(&format!("/key/info?key={key}")).bearer_auth(MASTER).send().await.unwrap().json().await.unwrap();
+    let spend = info["info"]["spend"].as_f64().unwrap();
+    assert!(spend <= 0.05 + 0.035, "spent {spend} of a 0.05 budget: {info}");
+}

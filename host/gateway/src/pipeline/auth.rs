@@ -12,7 +12,7 @@ use crate::core::credentials::{keys_match, presented_key};
 use crate::core::error::{ErrorKind, GatewayError};
 use crate::core::secret::Secret;
 use crate::core::time::now_secs;
-use crate::services::keys::{KeyEntry, KeyRefusal, KeyStore};
+use crate::services::keys::{KeyEntry, KeyRefusal, KeyStore, Reservation};
 
 /// Who is calling, as authentication established.
 #[derive(Clone)]
@@ -61,12 +61,8 @@ pub fn authenticate(
     }
 }
 
-/// A virtual key's checks for one request: the model is on its allow-list, and its
-/// expiry, budget and rate limits admit one more request.
-pub fn admit(caller: &Caller, model: &str) -> Result<(), GatewayError> {
-    if let Some(key) = caller.key() {
-        key.check_model(model)?;
-        key.admit(now_secs())?;
-    }
-    Ok(())
+/// A virtual key's checks for one request, once its route is known: its budget (with
+/// the request's estimated cost reserved) and rate limits admit one more request.
+pub fn admit(caller: &Caller, estimated_cost: f64) -> Result<Option<Reservation>, GatewayError> {
+    caller.key().map(|key| key.admit(now_secs(), estimated_cost)).transpose()
 }

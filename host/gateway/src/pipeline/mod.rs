@@ -122,8 +122,10 @@ async fn run(
     outcome.model.clone_from(&request.model);
     outcome.stream = request.stream;
 
-    auth::admit(&calling.caller, &request.model)?;
     let key = calling.caller.key();
+    if let Some(key) = key {
+        key.check_model(&request.model)?;
+    }
     let (plugins, mappings) = (&snapshot.plugins, &config.user_id_mappings);
     let pins = key.map(|k| &k.record);
     let identity = identify::identify(plugins, mappings, api, headers, Some(&request.body), pins).await?;
@@ -131,6 +133,7 @@ async fn run(
     // caller's in the analytics.
     let identity = &*outcome.identity.insert(identity);
     let plan = route::plan(&snapshot.router, &request.model, key.map(|k| &**k))?;
+    outcome.reservation = auth::admit(&calling.caller, plan.estimated_cost(&request, bytes.len()))?;
     // Supermemory's router does memory itself: the gateway's would apply it twice.
     let memory_by_router = plan.groups.first().is_some_and(route::reaches_supermemory_router);
     if let Some(memory) = config.memory.as_ref().filter(|_| !memory_by_router) {

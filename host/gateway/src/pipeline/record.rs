@@ -14,13 +14,15 @@ use crate::core::time::{now_ms, now_secs};
 use crate::services::Services;
 use crate::services::analytics::prices::{self, Price};
 use crate::services::analytics::{Observed, Record, Usage, metrics};
-use crate::services::keys::KeyEntry;
+use crate::services::keys::{KeyEntry, Reservation};
 use crate::services::memory::Turn;
 
 pub struct Outcome {
     services: Services,
     /// The request's place among those in flight, given back when the outcome goes.
     pub in_flight: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Its estimated cost, reserved against its key's budget until it is settled.
+    pub reservation: Option<Reservation>,
     pub id: Arc<str>,
     pub api: ClientApi,
     pub started: Instant,
@@ -61,6 +63,7 @@ impl Outcome {
         Self {
             services,
             in_flight: None,
+            reservation: None,
             id,
             api,
             started: Instant::now(),
@@ -144,6 +147,8 @@ impl Outcome {
             let tokens = usage.map_or(0, |u| u.input + u.output);
             key.accrue(cost, tokens, now_secs())
         });
+        // Settled: the real cost replaces the estimate.
+        self.reservation = None;
         // Only a whole answer is remembered: not an error, not one cut short.
         let mut turn = self.turn.take().filter(|_| succeeded && self.error.is_none());
         let remote = turn.as_ref().is_some_and(|t| t.remote);

@@ -2,7 +2,10 @@
 //! requested one and then its fallbacks. A model nobody serves is a 404 here, before
 //! any memory is searched.
 
+use super::request::ClientRequest;
 use crate::core::error::GatewayError;
+use crate::services::analytics::prices;
+use crate::services::analytics::usage::Usage;
 use crate::services::keys::KeyEntry;
 use crate::services::routing::{Resolved, Router};
 
@@ -13,6 +16,30 @@ pub struct Plan<'r> {
     /// Tried instead when an upstream says the prompt is too long for its context
     /// window (`context_window_fallbacks`).
     pub on_context_overflow: Vec<Resolved<'r>>,
+}
+
+/// Output tokens assumed for a request that sets no limit of its own.
+const OUTPUT_ESTIMATE: u64 = 1024;
+
+impl Plan<'_> {
+    /// What the request will cost on the first group's first deployment, estimated
+    /// before it is sent: its prompt (about four bytes a token) and its output limit.
+    /// Reserved against a key's budget until the real cost is known.
+    pub fn estimated_cost(&self, request: &ClientRequest, body_bytes: usize) -> f64 {
+        let Some(deployment) = self.groups.first().and_then(|r| r.group.deployments.first()) else {
+            return 0.0;
+        };
+        let config = &deployment.config;
+        let Some(price) = prices::for_deployment(&config.costs, config.provider.name, &config.upstream_model) else {
+            return 0.0;
+        };
+        let output = ["max_tokens", "max_completion_tokens", "max_output_tokens"]
+            .iter()
+            .find_map(|field| request.body.get::<u64>(field).ok().flatten())
+            .unwrap_or(OUTPUT_ESTIMATE);
+        let usage = Usage { input: wire::tokens::estimate(body_bytes), output, ..Usage::default() };
+        prices::cost(&usage, &price)
+    }
 }
 
 /// The groups to try for `model`, with the fallbacks the key may use (a key's model

@@ -78,11 +78,30 @@ impl KeyRecord {
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Usage {
     spend: f64,
+    /// The estimated cost of the requests admitted and not yet settled.
+    reserved: f64,
     total_spend: f64,
     budget_reset_at: Option<i64>,
     /// Tokens used in the current minute, for `tpm_limit`.
     minute: i64,
     minute_tokens: u64,
+}
+
+/// A request's reserved share of its key's budget, given back when it is settled (the
+/// request finished and its cost was added) or dropped.
+#[derive(Debug)]
+pub struct Reservation {
+    usage: Arc<Mutex<Usage>>,
+    amount: f64,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if self.amount > 0.0 {
+            let mut usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+            usage.reserved = (usage.reserved - self.amount).max(0.0);
+        }
+    }
 }
 
 /// A live key: its settings, its running spend and its rate limiters.
@@ -107,7 +126,7 @@ fn budget_period_secs(record: &KeyRecord) -> Option<i64> {
 
 impl KeyEntry {
     fn new(record: KeyRecord, spend: f64, total_spend: f64, budget_reset_at: Option<i64>) -> Self {
-        let usage = Usage { spend, total_spend, budget_reset_at, minute: 0, minute_tokens: 0 };
+        let usage = Usage { spend, reserved: 0.0, total_spend, budget_reset_at, minute: 0, minute_tokens: 0 };
         Self {
             rpm: rpm_limiter(&record),
             budget_period_secs: budget_period_secs(&record),
@@ -164,22 +183,30 @@ impl KeyEntry {
         .with_param("model"))
     }
 
-    /// Admits one request under the key's budget and rate limits, counting it toward rpm.
-    pub fn admit(&self, now: i64) -> Result<(), GatewayError> {
+    /// Admits one request under the key's budget and rate limits, counting it toward
+    /// rpm, and reserves its estimated cost until [`Reservation`] goes: concurrent and
+    /// streaming requests see each other's cost before it is known, so the budget is
+    /// overshot by one request's estimate at most.
+    pub fn admit(&self, now: i64, estimated_cost: f64) -> Result<Reservation, GatewayError> {
         {
             let mut usage = self.usage();
             self.roll_period(&mut usage, now);
             if let Some(budget) = self.record.max_budget
-                && usage.spend >= budget
+                && usage.spend + usage.reserved >= budget
             {
                 let period = match (&self.record.budget_duration, usage.budget_reset_at) {
                     (Some(duration), Some(reset)) => format!(" ({duration} budget; it resets at unix time {reset})"),
                     _ => String::new(),
                 };
+                let in_flight = if usage.reserved > 0.0 {
+                    format!(" (and ${:.6} is reserved by requests in flight)", usage.reserved)
+                } else {
+                    String::new()
+                };
                 let mut error = GatewayError::new(
                     ErrorKind::RateLimited,
                     format!(
-                        "budget exceeded: key {} has spent ${:.6} of its max_budget of ${budget}{period}",
+                        "budget exceeded: key {} has spent ${:.6}{in_flight} of its max_budget of ${budget}{period}",
                         self.record.id, usage.spend
                     ),
                 );
@@ -213,7 +240,11 @@ impl KeyEntry {
             error.retry_after = Some(wait.as_secs().max(1));
             return Err(error);
         }
-        Ok(())
+        let amount = estimated_cost.max(0.0);
+        if self.record.max_budget.is_some() && amount > 0.0 {
+            self.usage().reserved += amount;
+        }
+        Ok(Reservation { usage: self.usage.clone(), amount })
     }
 
     /// Adds a finished request's cost and tokens; returns the spend to persist.
@@ -231,6 +262,10 @@ impl KeyEntry {
         }
         usage.minute_tokens += tokens;
         KeySpend { spend: usage.spend, total_spend: usage.total_spend, budget_reset_at: usage.budget_reset_at }
+    }
+
+    pub fn reserved(&self) -> f64 {
+        self.usage().reserved
     }
 
     pub fn spend(&self) -> KeySpend {
@@ -464,23 +499,40 @@ mod tests {
     }
 
     #[test]
+    fn requests_in_flight_reserve_their_estimate_until_settled() {
+        let record = KeyRecord { max_budget: Some(1.0), rpm_limit: None, tpm_limit: None, ..record() };
+        let entry = KeyEntry::new(record, 0.0, 0.0, None);
+        let first = entry.admit(0, 0.6).unwrap();
+        let second = entry.admit(0, 0.6).unwrap();
+        let refused = entry.admit(0, 0.6).unwrap_err();
+        assert!(refused.message.contains("is reserved by requests in flight"), "{}", refused.message);
+        // The first settles at its real cost: the estimate is given back.
+        entry.accrue(Some(0.1), 10, 0);
+        drop(first);
+        assert!((entry.reserved() - 0.6).abs() < 1e-9);
+        assert!(entry.admit(0, 0.6).is_ok(), "0.1 spent + 0.6 reserved is under the budget");
+        drop(second);
+        assert!(entry.reserved().abs() < 1e-9, "dropped reservations leave nothing reserved");
+    }
+
+    #[test]
     fn models_budget_and_limits() {
         let entry = KeyEntry::new(record(), 0.0, 0.0, None);
         assert!(entry.check_model("gpt").is_ok());
         assert_eq!(entry.check_model("claude").unwrap_err().kind, ErrorKind::PermissionDenied);
         assert!(entry.expired(1_000) && !entry.expired(999));
 
-        assert!(entry.admit(0).is_ok());
-        assert!(entry.admit(0).is_ok());
-        let limited = entry.admit(0).unwrap_err();
+        assert!(entry.admit(0, 0.0).is_ok());
+        assert!(entry.admit(0, 0.0).is_ok());
+        let limited = entry.admit(0, 0.0).unwrap_err();
         assert!(limited.message.contains("rpm_limit of 2"), "{}", limited.message);
         assert!(limited.retry_after.is_some());
 
         let entry = KeyEntry::new(KeyRecord { rpm_limit: None, ..record() }, 0.0, 0.0, None);
         entry.accrue(Some(0.4), 60, 100);
-        assert!(entry.admit(110).is_ok());
+        assert!(entry.admit(110, 0.0).is_ok());
         entry.accrue(Some(0.7), 50, 110);
-        let spent = entry.admit(115).unwrap_err();
+        let spent = entry.admit(115, 0.0).unwrap_err();
         assert!(
             spent.message.starts_with("budget exceeded") && spent.message.contains("1d budget"),
             "{}",
@@ -489,9 +541,9 @@ mod tests {
         // The next day the budget starts again, but this minute's tokens are over the tpm limit.
         let next_day = 100 + 86_400;
         entry.accrue(None, 120, next_day);
-        let tpm = entry.admit(next_day).unwrap_err();
+        let tpm = entry.admit(next_day, 0.0).unwrap_err();
         assert!(tpm.message.contains("tpm_limit of 100"), "{}", tpm.message);
-        assert!(entry.admit(next_day + 60).is_ok());
+        assert!(entry.admit(next_day + 60, 0.0).is_ok());
         let spend = entry.spend();
         assert_eq!((spend.spend, spend.total_spend), (0.0, 1.1));
     }
@@ -501,13 +553,13 @@ mod tests {
     #[test]
     fn an_update_keeps_the_running_spend_and_the_limiter() {
         let old = KeyEntry::new(record(), 0.0, 0.0, None);
-        assert!(old.admit(0).is_ok() && old.admit(0).is_ok());
+        assert!(old.admit(0, 0.0).is_ok() && old.admit(0, 0.0).is_ok());
         let renamed = old.updated(KeyRecord { alias: Some("renamed".into()), ..record() });
         old.accrue(Some(0.5), 10, 1);
         assert_eq!(renamed.spend().total_spend, 0.5);
-        assert!(renamed.admit(2).unwrap_err().message.contains("rpm_limit of 2"));
+        assert!(renamed.admit(2, 0.0).unwrap_err().message.contains("rpm_limit of 2"));
         let faster = renamed.updated(KeyRecord { rpm_limit: Some(10), budget_duration: Some("7d".into()), ..record() });
-        assert!(faster.admit(3).is_ok());
+        assert!(faster.admit(3, 0.0).is_ok());
         assert_eq!(faster.spend().budget_reset_at, Some(3 + 7 * 86_400), "a new period length starts a new period");
     }
 }
