@@ -188,3 +188,20 @@ general_settings:
     assert_eq!(cookie(1), None, "Bo never gets Ana's cookie");
     assert_eq!(cookie(2), Some(json!("session=of-ana")), "Ana keeps hers");
 }
+
+#[tokio::test]
+async fn a_stream_that_never_ends_is_cut_off_at_the_deployments_timeout() {
+    // Each chunk comes well within stream_timeout, but the whole would take 9 s.
+    let mock = Mock::start_with(&["--chunk-delay-ms", "300"]);
+    let config = format!(
+        "model_list:\n  - model_name: gpt\n    litellm_params: {{model: openai/gpt-up, api_base: '{}', timeout: 1.5, stream_timeout: 1}}\n",
+        mock.openai_base()
+    );
+    let gateway = Gateway::start(&config);
+    let words = "word ".repeat(30);
+    let body = json!({ "model": "gpt", "stream": true, "messages": [{ "role": "user", "content": words }] });
+    let started = std::time::Instant::now();
+    let text = gateway.post("/v1/chat/completions").json(&body).send().await.unwrap().text().await.unwrap();
+    assert!(text.contains("was not over within the timeout"), "a well-formed error event ends it: {text}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(8), "it did not run to the end");
+}

@@ -35,6 +35,10 @@ impl SseEvent {
     }
 }
 
+/// The most one event may hold while it is decoded: an upstream that never ends its
+/// event cannot make the decoder grow without end.
+pub const MAX_EVENT_BYTES: usize = 16 << 20;
+
 /// Splits a byte stream into SSE events. Handles `\n`, `\r\n` and `\r` line ends,
 /// multi-line data, comments, and events split across chunks.
 #[derive(Default)]
@@ -45,6 +49,8 @@ pub struct SseDecoder {
     data: Option<String>,
     /// The last chunk ended in `\r`: a `\n` starting the next one belongs to it.
     after_cr: bool,
+    /// An event outgrew [`MAX_EVENT_BYTES`]; nothing more is decoded.
+    overflowed: bool,
 }
 
 impl SseDecoder {
@@ -53,6 +59,9 @@ impl SseDecoder {
     }
 
     pub fn push(&mut self, mut chunk: &[u8], out: &mut Vec<SseEvent>) {
+        if self.overflowed {
+            return;
+        }
         if self.after_cr && chunk.first() == Some(&b'\n') {
             chunk = &chunk[1..];
         }
@@ -76,6 +85,16 @@ impl SseDecoder {
             }
         }
         self.partial.extend_from_slice(chunk);
+        if self.partial.len() + self.data.as_ref().map_or(0, String::len) > MAX_EVENT_BYTES {
+            self.overflowed = true;
+            self.partial = Vec::new();
+            self.data = None;
+        }
+    }
+
+    /// True once an event outgrew [`MAX_EVENT_BYTES`]: the stream is broken.
+    pub fn overflowed(&self) -> bool {
+        self.overflowed
     }
 
     /// The stream ended: an event without its closing blank line still counts.
@@ -122,6 +141,20 @@ impl SseDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_endless_event_stops_the_decoder_instead_of_growing_it() {
+        let mut decoder = SseDecoder::new();
+        let mut out = Vec::new();
+        let piece = vec![b'x'; 1 << 20];
+        decoder.push(b"data: ", &mut out);
+        for _ in 0..17 {
+            decoder.push(&piece, &mut out);
+        }
+        assert!(decoder.overflowed() && out.is_empty());
+        decoder.push(b"\n\ndata: late\n\n", &mut out);
+        assert!(out.is_empty(), "nothing after the overflow");
+    }
 
     fn decode(chunks: &[&[u8]]) -> Vec<SseEvent> {
         let mut decoder = SseDecoder::new();

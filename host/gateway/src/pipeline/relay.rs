@@ -46,6 +46,7 @@ impl Relay {
             strip_usage_chunk,
             observer: Some(StreamObserver::new(observed_api)),
             idle_timeout: Duration::ZERO,
+            deadline: None,
             pending: VecDeque::new(),
             events: Vec::new(),
             saw_end: false,
@@ -62,11 +63,13 @@ impl Relay {
     }
 
     /// The client's streamed response, relaying `upstream`'s body.
-    pub fn into_response(mut self, upstream: StreamReply, idle_timeout: Duration) -> Response {
+    /// `idle_timeout`: the longest wait for the next chunk; `total`: for all of it.
+    pub fn into_response(mut self, upstream: StreamReply, idle_timeout: Duration, total: Duration) -> Response {
         let mut headers = http::HeaderMap::new();
         upstream::forwarded_headers(&upstream.headers, &mut headers);
         self.status = upstream.status.as_u16();
         self.idle_timeout = idle_timeout;
+        self.deadline = Some(tokio::time::Instant::now() + total);
         self.upstream = Some(upstream.body);
         let body = futures_util::stream::unfold(self, |mut relay| {
             let span = relay.span.clone();
@@ -103,6 +106,8 @@ pub struct Relay {
     /// Reads usage and the finish reason from the upstream's events.
     observer: Option<StreamObserver>,
     idle_timeout: Duration,
+    /// When the whole stream must be over (the deployment's `timeout`).
+    deadline: Option<tokio::time::Instant>,
     /// Bytes ready for the client.
     pending: VecDeque<Bytes>,
     /// Decoded upstream events, reused between chunks.
@@ -142,10 +147,17 @@ impl Relay {
                 return None;
             }
             let upstream = self.upstream.as_mut()?;
-            match tokio::time::timeout(self.idle_timeout, upstream.next()).await {
+            let deadline = self.deadline.unwrap_or_else(tokio::time::Instant::now);
+            let wait = self.idle_timeout.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+            match tokio::time::timeout(wait, upstream.next()).await {
                 Ok(Some(Ok(bytes))) => self.take(bytes).await,
                 Ok(None) => self.end(None).await,
                 Ok(Some(Err(error))) => self.end(Some(format!("the upstream stream broke off: {error}"))).await,
+                Err(_) if tokio::time::Instant::now() >= deadline => {
+                    let total = self.outcome.started.elapsed().as_secs_f64();
+                    self.end(Some(format!("the upstream's stream was not over within the timeout ({total:.0}s)")))
+                        .await;
+                }
                 Err(_) => {
                     self.end(Some(format!("the upstream sent nothing for {}s", self.idle_timeout.as_secs_f64()))).await;
                 }
@@ -155,6 +167,11 @@ impl Relay {
 
     async fn take(&mut self, bytes: Bytes) {
         self.decoder.push(&bytes, &mut self.events);
+        if self.decoder.overflowed() {
+            let limit = crate::core::sse::MAX_EVENT_BYTES >> 20;
+            self.end(Some(format!("the upstream sent an event larger than {limit} MiB"))).await;
+            return;
+        }
         if !self.observe_translated {
             observe(&mut self.observer, &mut self.outcome, self.observed_api, &self.events);
         }

@@ -192,7 +192,8 @@ async fn attempt(
         Ok(Reply::Stream(response)) => {
             let translator = route.stream_translator().await?;
             let relay = Relay::new(request.api, upstream_api, translator, add_usage, outcome.hand_over());
-            let response = relay.into_response(response, deployment.config.stream_timeout);
+            let config = &deployment.config;
+            let response = relay.into_response(response, config.stream_timeout, config.timeout);
             Ok(Attempt::Answered(Answer::Streaming(response)))
         }
         Ok(Reply::Complete { status, headers, body }) if status.is_success() => {

@@ -261,19 +261,39 @@ pub async fn send(deployment: &Deployment, request: UpstreamRequest, stream: boo
     tokio::time::timeout(config.timeout, whole).await.map_err(|_| NoReply::Timeout(config.timeout))?
 }
 
-/// The whole answer; Bedrock's errors read as Anthropic's.
+/// The largest whole answer read from an upstream (a big embeddings batch is tens of
+/// MB); a bigger one is a broken or hostile upstream, not an answer.
+pub const MAX_ANSWER_BYTES: usize = 128 << 20;
+
+/// The whole answer, at most [`MAX_ANSWER_BYTES`]; Bedrock's errors read as Anthropic's.
 async fn read_whole(response: reqwest::Response, timeout: Duration, endpoint: Endpoint) -> Result<Reply, NoReply> {
     let status = response.status();
     let mut headers = response.headers().clone();
-    let mut body = tokio::time::timeout(timeout, response.bytes())
-        .await
-        .map_err(|_| NoReply::Timeout(timeout))?
-        .map_err(connect_error)?;
+    if response.content_length().is_some_and(|length| length > MAX_ANSWER_BYTES as u64) {
+        return Err(too_large());
+    }
+    let read = async {
+        let mut body = bytes::BytesMut::new();
+        let mut chunks = response.bytes_stream();
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(connect_error)?;
+            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
+    };
+    let mut body = tokio::time::timeout(timeout, read).await.map_err(|_| NoReply::Timeout(timeout))??;
     if endpoint == Endpoint::Bedrock && !status.is_success() {
         body = bedrock::anthropic_error(status.as_u16(), &headers, &body);
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     }
     Ok(Reply::Complete { status, headers, body })
+}
+
+fn too_large() -> NoReply {
+    NoReply::Connect(format!("the upstream's answer is larger than {} MiB", MAX_ANSWER_BYTES >> 20))
 }
 
 /// The innermost cause ("Connection refused (os error 111)") says more than reqwest's
@@ -370,6 +390,18 @@ mod tests {
             "/a\nb",
         ] {
             assert!(!is_plain_path(bad), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_endless_answer_is_cut_off_at_the_limit() {
+        let chunk = Bytes::from(vec![b'x'; 1 << 20]);
+        let endless = futures_util::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
+        let response = http::Response::new(reqwest::Body::wrap_stream(endless));
+        let read = read_whole(reqwest::Response::from(response), Duration::from_secs(30), Endpoint::Plain).await;
+        match read {
+            Err(NoReply::Connect(message)) => assert!(message.contains("larger than 128 MiB"), "{message}"),
+            _ => panic!("an endless answer must be refused"),
         }
     }
 
