@@ -135,8 +135,12 @@ async fn json_logs_carry_the_request_id() {
         .await
         .unwrap();
     let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    let logs = gateway.logs();
+    let logs = e2e::wait_for(std::time::Duration::from_secs(5), || async {
+        let logs = gateway.logs();
+        logs.contains("request completed").then_some(logs)
+    })
+    .await
+    .expect("the request's lines are logged");
     let lines: Vec<Value> = logs.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     assert!(!lines.is_empty(), "{logs}");
     let of_request: Vec<&Value> = lines.iter().filter(|l| l["span"]["id"] == id.as_str()).collect();

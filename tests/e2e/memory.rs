@@ -170,10 +170,10 @@ async fn tool_loops_recall_but_leave_no_memory() {
     let response = ana.post("/v1/chat/completions").json(&looping).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert!(last_system(&mock).await.contains("ops/deploy.sh"));
-    // Let a batch window pass: nothing new may arrive.
+    // A later turn's memory is written after anything the loop could have left (one
+    // queue, in order): once it is there, nothing from the loop can still arrive.
     ana.chat("zzz").await;
     ana.await_memories(2).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
     let texts: Vec<String> = ana.memories().await.iter().map(|m| m["text"].as_str().unwrap().to_owned()).collect();
     assert_eq!(texts.len(), 2, "{texts:?}");
     assert!(texts.iter().all(|t| !t.contains("Run the deploy script")), "{texts:?}");
@@ -268,7 +268,13 @@ async fn without_a_memory_section_prompts_pass_untouched_and_the_api_says_why() 
     for _ in 0..2 {
         ana.post("/v1/chat/completions").json(&sent).send().await.unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Both records written: a memory of them would have been written with them.
+    wait_for(Duration::from_secs(5), || async {
+        let page: Value = gateway.get("/analytics/requests").send().await.ok()?.json().await.ok()?;
+        (page["requests"].as_array()?.len() == 2).then_some(())
+    })
+    .await
+    .expect("both requests recorded");
     ana.post("/v1/chat/completions").json(&sent).send().await.unwrap();
     assert_eq!(mock.calls().await.last().unwrap()["body"]["messages"], sent["messages"]);
     let response = ana.get("/v1/memories").send().await.unwrap();

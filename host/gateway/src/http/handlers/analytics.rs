@@ -224,7 +224,8 @@ pub async fn prometheus(State(state): State<Services>, Extension(ctx): Extension
         return AdminError(GatewayError::new(ErrorKind::Internal, "metrics are not available in this process"))
             .into_response();
     };
-    metrics::observe_state(&ctx.snapshot.plugins, state.journal().queue_depth(), state.journal().dropped());
+    let journal = state.journal();
+    metrics::observe_state(&ctx.snapshot.plugins, journal.queue_depth(), journal.dropped(), journal.health());
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response()
 }
 

@@ -69,7 +69,16 @@ pub fn record(record: &Record) {
 }
 
 /// Sets the values read at scrape time.
-pub fn observe_state(plugins: &crate::plugins::PluginSet, queue_depth: usize, dropped: u64) {
+pub fn observe_state(
+    plugins: &crate::plugins::PluginSet,
+    queue_depth: usize,
+    dropped: u64,
+    database: &crate::storage::writer::Health,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    counter!("memory_proxy_databank_write_errors_total").absolute(database.write_errors.load(Relaxed));
+    counter!("memory_proxy_databank_refused_total").absolute(database.refused.load(Relaxed));
+    gauge!("memory_proxy_databank_failing").set(f64::from(u8::from(database.failing.load(Relaxed))));
     for plugin in plugins.all() {
         let stats = plugin.stats.view();
         counter!("memory_proxy_plugin_calls_total", "plugin" => plugin.spec.name.clone()).absolute(stats.calls);
