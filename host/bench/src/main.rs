@@ -6,6 +6,7 @@
 //! Every load loop is bounded by a request count and a time limit.
 
 mod databank;
+mod faults;
 mod hooks;
 mod memory;
 mod sessions;
@@ -61,6 +62,10 @@ struct Options {
     /// Only the agent-session table (memory on, Claude Code-sized requests).
     #[arg(long)]
     sessions_only: bool,
+    /// Only the fault figures (docs/reliability.md): a spinning plugin beside other
+    /// requests, broken plugins on every request, `kill -9` under load.
+    #[arg(long)]
+    faults: bool,
     /// Request records written for the databank query timings (0 skips them).
     #[arg(long, default_value_t = 1_000_000)]
     databank_rows: u64,
@@ -103,6 +108,27 @@ fn main() -> Result<()> {
 struct Process {
     child: Child,
     addr: SocketAddr,
+}
+
+impl Process {
+    /// SIGKILL: the process gets no chance to flush anything.
+    fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// How many requests a gateway's databank holds (its analytics summary).
+async fn recorded_requests(addr: SocketAddr) -> Result<u64> {
+    let mut sender = connect(addr).await?;
+    let request = Request::get("/analytics/summary")
+        .header("host", addr.to_string())
+        .header("authorization", format!("Bearer {MASTER_KEY}"))
+        .body(Full::new(Bytes::new()))?;
+    let response = sender.send_request(request).await?;
+    let body = response.into_body().collect().await?.to_bytes();
+    let summary: serde_json::Value = serde_json::from_slice(&body)?;
+    summary["requests"].as_u64().context("the summary has no request count")
 }
 
 impl Drop for Process {
@@ -250,7 +276,7 @@ async fn run(options: Options, pin: bool, cores: usize) -> Result<()> {
         memory::semantic(200).await?;
         memory::quality().await?;
     }
-    if !options.sessions_only {
+    if !options.sessions_only && !options.faults {
         hooks::run(Path::new("."), &options.plugin_dir, options.hook_calls).await?;
     }
     if options.hooks_only {
@@ -262,6 +288,19 @@ async fn run(options: Options, pin: bool, cores: usize) -> Result<()> {
         let args = ["--config", path.to_str().context("path")?, "--port", "0"];
         start(&options.bin_dir.join("memory-proxy"), &args, pin.then_some(0), true)
     };
+    if options.faults {
+        // Not pinned: a plugin's isolation from other requests needs the worker
+        // threads a gateway has in production (one core has one).
+        let unpinned = |name: &str, config: &str| -> Result<Process> {
+            let path = dir.join(format!("{}.yaml", name.replace([' ', ','], "-")));
+            std::fs::write(&path, config)?;
+            let args = ["--config", path.to_str().context("path")?, "--port", "0"];
+            start(&options.bin_dir.join("memory-proxy"), &args, None, true)
+        };
+        let test_plugins = Path::new("plugins/target/wasm32-wasip2/release");
+        faults::run(&dir, test_plugins, &bench_model, &unpinned).await?;
+        return faults::crash(&dir, &bench_model, &unpinned).await;
+    }
     {
         // Claude Code's path: Anthropic messages passed through, memory over the
         // project its recorded request names.

@@ -11,7 +11,7 @@ use wasmtime::{Store, UpdateDeadline};
 use super::bindings::{Instance, Pre};
 use super::breaker::Breaker;
 use super::metadata::Metadata;
-use super::runtime::{EPOCH_TICK, PluginRuntime, State};
+use super::runtime::{PluginRuntime, State};
 use super::stats::Stats;
 use super::{PluginError, PluginShared};
 use crate::config::plugins::{Isolation, PluginSpec};
@@ -111,11 +111,10 @@ impl Plugin {
         self.shared.limits.memory_bytes / INPUT_SHARE_OF_MEMORY
     }
 
-    /// Epoch ticks in the plugin's CPU deadline for an input of this size (at least one).
-    fn deadline_ticks(&self, input_bytes: usize) -> u64 {
+    /// When a call with an input of this size must be over.
+    fn deadline(&self, input_bytes: usize) -> tokio::time::Instant {
         let allowance = DEADLINE_PER_MIB.saturating_mul((input_bytes >> 20) as u32);
-        let deadline = self.spec.timeout + allowance;
-        (deadline.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64 + 1
+        tokio::time::Instant::now() + self.spec.timeout + allowance
     }
 
     /// A fresh instance: a new Store within the memory cap, instantiated and
@@ -129,14 +128,16 @@ impl Plugin {
         store.limiter(|state| &mut state.limits);
         // A call still running at an epoch tick is a long one: it gives its worker up,
         // and goes on only with a long-call permit (released and taken again at every
-        // tick, so long calls take turns). Short calls, nearly all, never get here.
+        // tick, so long calls take turns), or when its deadline comes while it waits.
+        // Short calls, nearly all, never get here. The deadline is the call's wall
+        // time: whoever waits for a plugin waits no longer than it.
         let long_calls = self.runtime.long_calls.clone();
         store.epoch_deadline_callback(move |mut store| {
             let state = store.data_mut();
-            if state.ticks_left == 0 {
+            let deadline = state.deadline;
+            if tokio::time::Instant::now() >= deadline {
                 return Ok(UpdateDeadline::Interrupt);
             }
-            state.ticks_left -= 1;
             let slot = state.long_call.clone();
             slot.lock().unwrap_or_else(|p| p.into_inner()).take();
             let long_calls = long_calls.clone();
@@ -144,13 +145,13 @@ impl Plugin {
                 1,
                 Box::pin(async move {
                     tokio::task::yield_now().await;
-                    if let Ok(permit) = long_calls.acquire_owned().await {
+                    if let Ok(Ok(permit)) = tokio::time::timeout_at(deadline, long_calls.acquire_owned()).await {
                         *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(permit);
                     }
                 }),
             ))
         });
-        store.data_mut().ticks_left = self.deadline_ticks(0);
+        store.data_mut().deadline = self.deadline(0);
         store.set_epoch_deadline(1);
         let instance = self
             .pre
@@ -228,7 +229,7 @@ impl Plugin {
         call: impl AsyncFnOnce(&mut Warm) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
         self.check_input(input_bytes)?;
-        warm.store.data_mut().ticks_left = self.deadline_ticks(input_bytes);
+        warm.store.data_mut().deadline = self.deadline(input_bytes);
         warm.store.set_epoch_deadline(1);
         let started = Instant::now();
         let result = call(warm).await;

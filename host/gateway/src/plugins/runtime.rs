@@ -51,8 +51,8 @@ pub struct State {
     pub limits: StoreLimits,
     pub plugin: Arc<PluginShared>,
     pub stderr: StderrTail,
-    /// Epoch ticks the running call may still take before it is stopped.
-    pub ticks_left: u64,
+    /// When the running call is stopped.
+    pub deadline: tokio::time::Instant,
     /// The long-call permit the running call holds once it outlasted a tick.
     pub long_call: LongCallSlot,
 }
@@ -126,7 +126,7 @@ impl PluginRuntime {
             limits,
             plugin,
             stderr,
-            ticks_left: 0,
+            deadline: tokio::time::Instant::now(),
             long_call: LongCallSlot::default(),
         }
     }
