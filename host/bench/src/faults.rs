@@ -85,8 +85,7 @@ pub async fn run(
     let server = gateway("faults spin", &config)?;
     let quiet = sequence(server.addr, false, 500, None).await?;
     let stop = Arc::new(AtomicBool::new(false));
-    let spinners: Vec<_> =
-        (0..8).map(|_| tokio::spawn(sequence(server.addr, true, 200, Some(stop.clone())))).collect();
+    let spinners: Vec<_> = (0..8).map(|_| tokio::spawn(sequence(server.addr, true, 200, Some(stop.clone())))).collect();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let busy = sequence(server.addr, false, 500, None).await?;
     stop.store(true, Ordering::Relaxed);
@@ -95,11 +94,16 @@ pub async fn run(
         spun.extend(spinner.await??);
     }
     spun.sort_unstable();
-    println!("A detector spinning to its {} ms deadline, called by 8 concurrent callers in a loop:\n", DEADLINE.as_millis());
+    println!(
+        "A detector spinning to its {} ms deadline, called by 8 concurrent callers in a loop:\n",
+        DEADLINE.as_millis()
+    );
     println!("| | requests | p50 | p99 | max |\n|---|---|---|---|---|");
-    for (name, figures) in
-        [("other requests, alone", &quiet), ("other requests, beside the spinners", &busy), ("the spinning requests", &spun)]
-    {
+    for (name, figures) in [
+        ("other requests, alone", &quiet),
+        ("other requests, beside the spinners", &busy),
+        ("the spinning requests", &spun),
+    ] {
         let max = figures.last().copied().unwrap_or_default();
         let (p50, p99) = (percentile(figures, 0.5), percentile(figures, 0.99));
         println!("| {name} | {} | {} | {} | {} |", figures.len(), ms(p50), ms(p99), ms(max));

@@ -11,7 +11,7 @@ use wasmtime::{Store, UpdateDeadline};
 use super::bindings::{Instance, Pre};
 use super::breaker::Breaker;
 use super::metadata::Metadata;
-use super::runtime::{PluginRuntime, State};
+use super::runtime::{EPOCH_TICK, PluginRuntime, State};
 use super::stats::Stats;
 use super::{PluginError, PluginShared};
 use crate::config::plugins::{Isolation, PluginSpec};
@@ -127,26 +127,36 @@ impl Plugin {
         let mut store = Store::new(&self.runtime.engine, self.runtime.state(self.shared.clone()));
         store.limiter(|state| &mut state.limits);
         // A call still running at an epoch tick is a long one: it gives its worker up,
-        // and goes on only with a long-call permit (released and taken again at every
-        // tick, so long calls take turns), or when its deadline comes while it waits.
-        // Short calls, nearly all, never get here. The deadline is the call's wall
-        // time: whoever waits for a plugin waits no longer than it.
+        // and goes on for one tick at a time only with a long-call permit (there are
+        // one fewer than the workers, so long calls always leave a worker to every
+        // other request, and take turns among themselves). Its deadline is wall time:
+        // a call whose deadline comes while it waits is stopped as soon as it resumes.
+        // Short calls, nearly all, never get here.
         let long_calls = self.runtime.long_calls.clone();
         store.epoch_deadline_callback(move |mut store| {
             let state = store.data_mut();
             let deadline = state.deadline;
-            if tokio::time::Instant::now() >= deadline {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
                 return Ok(UpdateDeadline::Interrupt);
             }
             let slot = state.long_call.clone();
-            slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let mut held = slot.lock().unwrap_or_else(|p| p.into_inner());
+            // Just granted: run one tick with it.
+            if held.as_ref().is_some_and(|(_, since)| now.duration_since(*since) < EPOCH_TICK) {
+                return Ok(UpdateDeadline::Continue(1));
+            }
+            *held = None;
+            drop(held);
             let long_calls = long_calls.clone();
+            // Delta 0: on resuming, the next check comes back here at once, to run a
+            // tick with the permit or to stop at the deadline.
             Ok(UpdateDeadline::YieldCustom(
-                1,
+                0,
                 Box::pin(async move {
                     tokio::task::yield_now().await;
                     if let Ok(Ok(permit)) = tokio::time::timeout_at(deadline, long_calls.acquire_owned()).await {
-                        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(permit);
+                        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some((permit, tokio::time::Instant::now()));
                     }
                 }),
             ))

@@ -19,7 +19,7 @@ use super::bindings;
 use super::stderr::StderrTail;
 
 /// How often the epoch advances: the granularity of CPU deadlines.
-pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Live instances at most, across all plugins (the pooling allocator's capacity).
 /// Each warm instance, idle or busy, holds one permit.
@@ -40,8 +40,8 @@ pub struct PluginRuntime {
     pub long_calls: Arc<Semaphore>,
 }
 
-/// The long-call permit a Store's running call holds, if any.
-pub type LongCallSlot = Arc<std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>>;
+/// The long-call permit a Store's running call holds, if any, and since when.
+pub type LongCallSlot = Arc<std::sync::Mutex<Option<(tokio::sync::OwnedSemaphorePermit, tokio::time::Instant)>>>;
 
 /// What a Store holds: the sandbox's WASI context (no files, network, environment or
 /// clock), its resource table, its memory limit, and the plugin it belongs to.
