@@ -162,6 +162,8 @@ fn test() -> Result<(), String> {
             "translate",
             "-p",
             "wire",
+            "-p",
+            "adapter-kit",
             "--no-fail-fast",
         ]),
     )?;
