@@ -19,6 +19,16 @@ fn said_in(events: &[(Option<String>, String)]) -> String {
         .collect()
 }
 
+/// The databank's rows once `count` requests are in it.
+async fn recorded(gateway: &Gateway, count: usize) -> Vec<Value> {
+    e2e::wait_for(std::time::Duration::from_secs(5), || async {
+        let rows = gateway.requests("", "limit=5").await;
+        (rows.len() == count).then_some(rows)
+    })
+    .await
+    .expect("the requests are recorded")
+}
+
 fn hello() -> Value {
     json!([{ "role": "user", "content": "hello" }])
 }
@@ -154,12 +164,7 @@ async fn bedrock_streams_reach_anthropic_and_openai_clients_as_sse() {
     assert!(calls.iter().all(|c| c["path"].as_str().unwrap().ends_with("/invoke-with-response-stream")));
 
     // The databank read the usage from the unwrapped events.
-    let recorded = e2e::wait_for(std::time::Duration::from_secs(5), || async {
-        let rows = gateway.requests("", "limit=5").await;
-        (rows.len() == 2).then_some(rows)
-    })
-    .await
-    .expect("both requests recorded");
+    let recorded = recorded(&gateway, 2).await;
     assert!(
         recorded.iter().all(|r| r["output_tokens"].as_u64() > Some(0) && r["provider"] == "bedrock"),
         "{recorded:?}"
@@ -219,12 +224,7 @@ async fn gemini_at_a_custom_api_base_gets_its_own_api() {
     assert_eq!(calls[1]["query"], "alt=sse");
     assert_eq!(calls[1]["body"]["generationConfig"]["maxOutputTokens"], 40);
 
-    let recorded = e2e::wait_for(std::time::Duration::from_secs(5), || async {
-        let rows = gateway.requests("", "limit=5").await;
-        (rows.len() == 2).then_some(rows)
-    })
-    .await
-    .expect("both requests recorded");
+    let recorded = recorded(&gateway, 2).await;
     assert!(
         recorded.iter().all(|r| r["output_tokens"].as_u64() > Some(0)),
         "usage read after translation: {recorded:?}"

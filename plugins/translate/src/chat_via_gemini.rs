@@ -19,7 +19,10 @@ use serde_json::{Map, Value, json};
 use wire::content::text_of_value;
 use wire::errors::{ErrorKind, ErrorShape};
 
-use crate::{Options, SseEvent, TranslateError, into_object, kind_of, reject_unsupported, upstream_error_message};
+use crate::{
+    Options, SseEvent, TranslateError, into_object, kind_of, push_turn, reject_unsupported, role_error,
+    upstream_error_message,
+};
 
 /// OpenAI request fields with no place in a Gemini request that the answer stands
 /// without: the model and streaming are in the URL; Gemini has no end users,
@@ -202,32 +205,9 @@ fn contents(value: Value) -> Result<(Vec<Value>, Vec<Value>), TranslateError> {
             "user" => ("user", user_parts(&message["content"], i)?),
             "assistant" => ("model", model_parts(message, i, &mut call_names)?),
             "tool" => ("user", vec![function_response(message, i, &call_names)?]),
-            "" => {
-                return Err(TranslateError::param(
-                    format!("messages[{i}].role"),
-                    format!("messages[{i}] has no `role`"),
-                ));
-            }
-            other => {
-                return Err(TranslateError::param(
-                    format!("messages[{i}].role"),
-                    format!(
-                        "messages[{i}]: role `{other}` is not supported; use system, developer, user, assistant or tool"
-                    ),
-                ));
-            }
+            other => return Err(role_error(i, other, "system, developer, user, assistant or tool")),
         };
-        if parts.is_empty() {
-            continue;
-        }
-        match contents.last_mut() {
-            Some(last) if last["role"] == role => {
-                if let Some(existing) = last["parts"].as_array_mut() {
-                    existing.extend(parts);
-                }
-            }
-            _ => contents.push(json!({ "role": role, "parts": parts })),
-        }
+        push_turn(&mut contents, role, "parts", parts);
     }
     for content in contents.iter_mut().filter(|c| c["role"] == "model") {
         sign_first_call(content);

@@ -5,7 +5,10 @@ use serde_json::{Map, Value, json};
 use wire::content::text_of_value;
 use wire::errors::{ErrorKind, ErrorShape};
 
-use crate::{Options, SseEvent, TranslateError, into_object, kind_of, reject_unsupported, upstream_error_message};
+use crate::{
+    Options, SseEvent, TranslateError, into_object, kind_of, push_turn, reject_unsupported, role_error,
+    upstream_error_message,
+};
 
 /// OpenAI request fields with no effect on the answer that Anthropic has no place for.
 const IGNORED: &[&str] = &["store", "metadata", "service_tier", "stream_options"];
@@ -144,32 +147,9 @@ fn messages(value: Value) -> Result<(Vec<Value>, Vec<Value>), TranslateError> {
                 let result = json!({ "type": "tool_result", "tool_use_id": tool_use_id, "content": text_of_value(&message["content"]) });
                 ("user", vec![result])
             }
-            "" => {
-                return Err(TranslateError::param(
-                    format!("messages[{i}].role"),
-                    format!("messages[{i}] has no `role`"),
-                ));
-            }
-            other => {
-                return Err(TranslateError::param(
-                    format!("messages[{i}].role"),
-                    format!(
-                        "messages[{i}]: role `{other}` is not supported; use system, developer, user, assistant or tool"
-                    ),
-                ));
-            }
+            other => return Err(role_error(i, other, "system, developer, user, assistant or tool")),
         };
-        if blocks.is_empty() {
-            continue;
-        }
-        match out.last_mut() {
-            Some(last) if last["role"] == role => {
-                if let Some(content) = last["content"].as_array_mut() {
-                    content.extend(blocks);
-                }
-            }
-            _ => out.push(json!({ "role": role, "content": blocks })),
-        }
+        push_turn(&mut out, role, "content", blocks);
     }
     Ok((out, system))
 }

@@ -119,6 +119,36 @@ fn quote_list(items: &[String]) -> String {
     }
 }
 
+/// Appends a turn's `items` (under `key`), merged into the last turn when it has the
+/// same role: Anthropic and Gemini want turns to alternate. Nothing for no items.
+fn push_turn(turns: &mut Vec<Value>, role: &str, key: &str, items: Vec<Value>) {
+    if items.is_empty() {
+        return;
+    }
+    match turns.last_mut() {
+        Some(last) if last["role"] == role => {
+            if let Some(existing) = last[key].as_array_mut() {
+                existing.extend(items);
+            }
+        }
+        _ => {
+            let mut turn = Map::new();
+            turn.insert("role".into(), Value::String(role.to_owned()));
+            turn.insert(key.into(), Value::Array(items));
+            turns.push(Value::Object(turn));
+        }
+    }
+}
+
+/// A message without a role, or with one the target API has no place for.
+fn role_error(index: usize, role: &str, allowed: &str) -> TranslateError {
+    let param = format!("messages[{index}].role");
+    if role.is_empty() {
+        return TranslateError::param(param, format!("messages[{index}] has no `role`"));
+    }
+    TranslateError::param(param, format!("messages[{index}]: role `{role}` is not supported; use {allowed}"))
+}
+
 /// The body as a JSON object, or an error naming what it was instead.
 fn into_object(body: Value, what: &str) -> Result<Map<String, Value>, TranslateError> {
     match body {

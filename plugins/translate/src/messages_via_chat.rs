@@ -5,7 +5,9 @@ use serde_json::{Map, Value, json};
 use wire::content::text_of_value;
 use wire::errors::{ErrorKind, ErrorShape};
 
-use crate::{Options, SseEvent, TranslateError, into_object, kind_of, reject_unsupported, upstream_error_message};
+use crate::{
+    Options, SseEvent, TranslateError, into_object, kind_of, reject_unsupported, role_error, upstream_error_message,
+};
 
 /// Anthropic request fields that steer how the model works (extended thinking, server
 /// context management, priority) rather than what it answers; an OpenAI upstream has
@@ -114,18 +116,7 @@ fn convert_messages(value: Value, out: &mut Vec<Value>) -> Result<(), TranslateE
             // Claude Code (2.1.3xx) puts its environment in a system turn among the
             // messages; chat takes system messages anywhere.
             "system" => out.push(json!({ "role": "system", "content": text_of_value(&message["content"]) })),
-            "" => {
-                return Err(TranslateError::param(
-                    format!("messages[{i}].role"),
-                    format!("messages[{i}] has no `role`"),
-                ));
-            }
-            other => {
-                return Err(TranslateError::param(
-                    format!("messages[{i}].role"),
-                    format!("messages[{i}]: role `{other}` is not supported; use user or assistant"),
-                ));
-            }
+            other => return Err(role_error(i, other, "user, assistant or system")),
         }
     }
     Ok(())
