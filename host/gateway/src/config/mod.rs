@@ -54,6 +54,8 @@ pub struct Config {
     pub max_parallel_requests: usize,
     /// How long a client may take to send its body.
     pub request_body_timeout: Duration,
+    /// How long the request log keeps a request (None: for ever); rollups stay.
+    pub request_log_retention: Option<Duration>,
     /// Browser origins allowed by CORS (none: browsers may not call cross-origin).
     pub allowed_origins: Vec<HeaderValue>,
     /// Request records go to the databank (LiteLLM's `disable_spend_logs` turns it off).
@@ -494,6 +496,12 @@ fn validate(
             .flatten()
             .unwrap_or(DEFAULT_BODY_TIMEOUT);
 
+    let request_log_retention = general.maximum_spend_logs_retention_period.as_deref().and_then(|period| {
+        let parsed = crate::core::time::parse_duration(period)
+            .map_err(|e| invalid("general_settings.maximum_spend_logs_retention_period", e));
+        noted(&mut problems, parsed)
+    });
+
     let memory = raw.memory.map(|section| memory(section, &deployments, lookup)).transpose();
     let memory = noted(&mut problems, memory).flatten().flatten();
     let plugins = noted(&mut problems, plugins::validate(raw.plugins, base_dir, &user_id_mappings_json, lookup));
@@ -518,6 +526,7 @@ fn validate(
         max_request_bytes,
         max_parallel_requests,
         request_body_timeout,
+        request_log_retention,
         allowed_origins,
         record_requests: !general.disable_spend_logs,
         analytics_queue_size: general.analytics_queue_size.unwrap_or(DEFAULT_ANALYTICS_QUEUE).max(1),

@@ -140,6 +140,8 @@ pub struct RawGeneralSettings {
     /// LiteLLM's switch to stop writing request records.
     #[serde(default)]
     pub disable_spend_logs: bool,
+    /// LiteLLM's: how long the request log keeps a request (`30d`); rollups stay.
+    pub maximum_spend_logs_retention_period: Option<String>,
     /// Ours: seconds a client may take to send its request body (default 60).
     pub request_body_timeout: Option<f64>,
     /// Model requests in flight at most (LiteLLM's name); past it, 503 with retry-after.

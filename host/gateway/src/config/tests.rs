@@ -444,3 +444,12 @@ fn litellm_params_split_into_settings_defaults_and_provider_credentials() {
     assert_eq!(az.url_query.as_deref(), Some("api-version=2025-02-01-preview"));
     assert!(az.disabled.as_deref().unwrap().contains("AZURE_API_KEY"), "Azure needs its key: {:?}", az.disabled);
 }
+
+#[test]
+fn the_request_log_keeps_what_litellms_retention_period_says() {
+    let Loaded { config, .. } = parse("general_settings:\n  maximum_spend_logs_retention_period: 30d\n").unwrap();
+    assert_eq!(config.request_log_retention, Some(Duration::from_secs(30 * 86_400)));
+    assert_eq!(parse("{}").unwrap().config.request_log_retention, None, "kept for ever by default");
+    let error = parse("general_settings:\n  maximum_spend_logs_retention_period: soon\n").unwrap_err().to_string();
+    assert!(error.starts_with("general_settings.maximum_spend_logs_retention_period:"), "{error}");
+}

@@ -156,6 +156,16 @@ impl Services {
             let mut every = tokio::time::interval(RETENTION_EVERY);
             loop {
                 every.tick().await;
+                if let Some(keep) = services.snapshot().config.request_log_retention {
+                    let cutoff = crate::core::time::now_ms() - keep.as_millis() as i64;
+                    let forgotten =
+                        services.database().with(move |c| analytics::query::forget_requests_before(c, cutoff)).await;
+                    match forgotten {
+                        Ok(0) => {}
+                        Ok(deleted) => tracing::info!(deleted, "requests past the log's retention deleted"),
+                        Err(error) => tracing::warn!("request log retention failed: {error:#}"),
+                    }
+                }
                 let retention = services.snapshot().config.memory.as_ref().map(|m| m.retention);
                 match services.local_memories().enforce(retention.unwrap_or_default()).await {
                     Ok(0) => {}

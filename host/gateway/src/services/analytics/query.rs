@@ -486,6 +486,24 @@ pub fn spend_logs(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Deletes the request log's rows that started before `cutoff_ms`, a few thousand at
+/// a time so the journal's writes never wait long; the hourly rollups stay, so
+/// summaries over whole hours keep counting them. Returns how many went.
+pub fn forget_requests_before(connection: &Connection, cutoff_ms: i64) -> anyhow::Result<usize> {
+    let mut deleted = 0;
+    loop {
+        // Ids sort by time: the range is the primary key's.
+        let batch = connection.execute(
+            "DELETE FROM requests WHERE id IN (SELECT id FROM requests WHERE id < ?1 ORDER BY id LIMIT 5000)",
+            [crate::core::ids::first_id_at(cutoff_ms)],
+        )?;
+        deleted += batch;
+        if batch < 5000 {
+            return Ok(deleted);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -587,6 +605,34 @@ mod tests {
                 .count();
             assert_eq!(day.requests, expected as i64, "{}", day.group);
         }
+        writer.stop();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn an_old_log_goes_and_its_rollups_stay() {
+        let dir = std::env::temp_dir().join(format!("memory-proxy-log-retention-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let database = Database::open(&dir.join("test.db")).unwrap();
+        let writer = Journal::start(&database, 10_000).unwrap();
+        let start = 1_795_737_600_000;
+        for index in 0..100 {
+            writer.record(record(index, start + index * 60_000));
+        }
+        writer.flush().await;
+        let connection = database.connect().unwrap();
+        let whole_hours = |c: &Connection| {
+            summary(c, GroupBy::Model, start, start + 2 * HOUR_MS, &Filters::default())
+                .unwrap()
+                .iter()
+                .map(|g| g.requests)
+                .sum::<i64>()
+        };
+        assert_eq!(whole_hours(&connection), 100);
+        assert_eq!(forget_requests_before(&connection, start + 60 * 60_000).unwrap(), 60);
+        let left: i64 = connection.query_row("SELECT COUNT(*) FROM requests", [], |row| row.get(0)).unwrap();
+        assert_eq!(left, 40, "the first hour's log is gone");
+        assert_eq!(whole_hours(&connection), 100, "its rollups still count it");
         writer.stop();
         let _ = std::fs::remove_dir_all(&dir);
     }
