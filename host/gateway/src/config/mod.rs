@@ -692,11 +692,7 @@ fn deployment(
         .base_url(api_base.as_deref(), &upstream_model)
         .map_err(|message| invalid(at("litellm_params.api_base"), message))?;
 
-    let needs_key = provider.needs_key(params.api_base.as_deref().or(api_base.as_deref().filter(|_| {
-        // A base from the environment counts as the provider's own address.
-        provider.default_base.is_some()
-    })));
-    if api_key.is_none() && !params.forward_client_auth && needs_key {
+    if api_key.is_none() && !params.forward_client_auth && provider.needs_key(api_base.as_deref()) {
         match from_env(provider.key_env) {
             Some(key) => api_key = Some(Secret::new(key)),
             None => {

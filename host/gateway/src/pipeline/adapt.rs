@@ -134,12 +134,10 @@ impl Route {
     ) -> Result<UpstreamRequest, GatewayError> {
         let config = &deployment.config;
         let model = serde_json::Value::String(upstream_model.to_owned()).to_string();
-        let mut set = vec![("model", model.as_str())];
-        if add_usage {
-            set.push(("stream_options", r#"{"include_usage":true}"#));
-        }
+        let both = [("model", model.as_str()), ("stream_options", r#"{"include_usage":true}"#)];
+        let set = if add_usage { &both[..] } else { &both[..1] };
         let defaults = defaults::for_client(request.api, &config.request_defaults, &request.body);
-        let body = request.body.to_bytes_edited(&set, &defaults, &config.additional_drop_params);
+        let body = request.body.to_bytes_edited(set, &defaults, &config.additional_drop_params);
         let send = |path: &str, passed: Passed, body: Bytes| {
             UpstreamRequest::new(deployment, path, passed, body, client, request.stream)
         };

@@ -133,7 +133,10 @@ async fn run(
     // caller's in the analytics.
     let identity = &*outcome.identity.insert(identity);
     let plan = route::plan(&snapshot.router, &request.model, key.map(|k| &**k))?;
-    outcome.reservation = auth::admit(&calling.caller, plan.estimated_cost(&request, bytes.len()))?;
+    // Only a key with a budget has a cost to reserve.
+    let budgeted = key.is_some_and(|k| k.record.max_budget.is_some());
+    let estimate = if budgeted { plan.estimated_cost(&request, bytes.len()) } else { 0.0 };
+    outcome.reservation = auth::admit(&calling.caller, estimate)?;
     // Supermemory's router does memory itself: the gateway's would apply it twice.
     let memory_by_router = plan.groups.first().is_some_and(route::reaches_supermemory_router);
     if let Some(memory) = config.memory.as_ref().filter(|_| !memory_by_router) {
